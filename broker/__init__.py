@@ -1,0 +1,1 @@
+"""The broker: websocket data plane, REST control plane, routing, streams, storage."""

@@ -1,0 +1,3 @@
+from passline.cli import main
+
+main()

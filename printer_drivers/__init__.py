@@ -1,0 +1,1 @@
+"""ESC/POS rendering, status decoding, async transports and the printer emulator."""

@@ -1,0 +1,124 @@
+"""Store configuration: printers, stations, routing (DESIGN.md §3, §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from protocol.base import Frozen, Ident, Text, Version
+from protocol.orders import Template
+
+TRANSPORT_SCHEMES = ("tcp", "serial", "usb", "file")
+
+#: ``tcp://host:port``, ``serial:///dev/ttyUSB0?baud=19200``, ``usb://04b8:0202``,
+#: ``file:///dev/usb/lp0``.
+TransportUri = Annotated[
+    str, StringConstraints(max_length=300, pattern=r"^(tcp|serial|usb|file)://\S+$")
+]
+Encoding = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{2,20}$")]
+
+
+class PrinterConfig(Frozen):
+    """One printer in a store."""
+
+    printer_id: Ident
+    name: Text
+    transport: TransportUri
+    profile: Ident = "default"
+    """python-escpos capability profile name."""
+    width_mm: Literal[58, 80] = 80
+    encoding: Encoding = "gb18030"
+    """Text encoding the printer is set to; gb18030 prints ASCII and Chinese alike."""
+    backup: Ident | None = None
+    """Printer that takes this one's held jobs after ``failover_after_s``."""
+
+
+class StationConfig(Frozen):
+    """A kitchen station: a KDS queue and optionally a chit printer."""
+
+    station_id: Ident
+    name: Text
+    categories: tuple[Ident, ...] = ()
+    printer: Ident | None = None
+    """Printer for this station's chits; none means screen only."""
+    templates: tuple[Template, ...] = (Template.KITCHEN,)
+    """What the station prints per order revision: ``kitchen`` and/or ``label``."""
+    warn_after_s: int = Field(default=300, ge=1, le=86400)
+    late_after_s: int = Field(default=600, ge=1, le=86400)
+    expo: bool = False
+    """The expo station shows orders rolled up across stations instead of tickets."""
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.late_after_s < self.warn_after_s:
+            raise ValueError("late_after_s must be >= warn_after_s")
+        bad = set(self.templates) - {Template.KITCHEN, Template.LABEL}
+        if bad:
+            raise ValueError(f"station templates must be kitchen or label, got {sorted(bad)}")
+        if self.expo and self.categories:
+            raise ValueError("an expo station takes no categories")
+        return self
+
+
+class StoreConfig(Frozen):
+    """``PUT /v1/stores/{store_id}/config`` body; also one store of ``stores.toml``."""
+
+    name: Text
+    printers: tuple[PrinterConfig, ...] = Field(default=(), max_length=64)
+    stations: tuple[StationConfig, ...] = Field(default=(), max_length=64)
+    receipt_printer: Ident | None = None
+    default_station: Ident | None = None
+    """Where lines go whose category no station lists; none means such orders get 422."""
+    sku_routes: dict[Ident, Ident] = Field(default_factory=dict)
+    """Routing overrides: sku -> station_id, applied before categories."""
+    failover_after_s: int = Field(default=30, ge=1, le=86400)
+    job_ttl_s: int = Field(default=1800, ge=10, le=7 * 86400)
+
+    @model_validator(mode="after")
+    def _check_refs(self) -> Self:
+        printers = _unique("printer_id", [p.printer_id for p in self.printers])
+        stations = _unique("station_id", [s.station_id for s in self.stations])
+        for p in self.printers:
+            if p.backup is not None and (p.backup not in printers or p.backup == p.printer_id):
+                raise ValueError(
+                    f"printer {p.printer_id!r}: backup {p.backup!r} is not another printer"
+                )
+        owner: dict[str, str] = {}
+        for s in self.stations:
+            if s.printer is not None and s.printer not in printers:
+                raise ValueError(f"station {s.station_id!r}: unknown printer {s.printer!r}")
+            for c in s.categories:
+                if c in owner:
+                    raise ValueError(
+                        f"category {c!r} is listed by {owner[c]!r} and {s.station_id!r}"
+                    )
+                owner[c] = s.station_id
+        if self.receipt_printer is not None and self.receipt_printer not in printers:
+            raise ValueError(f"receipt_printer {self.receipt_printer!r} is not a printer")
+        for target in [self.default_station, *self.sku_routes.values()]:
+            if target is not None and target not in stations:
+                raise ValueError(f"station {target!r} is not defined")
+        return self
+
+    def station(self, station_id: str) -> StationConfig | None:
+        return next((s for s in self.stations if s.station_id == station_id), None)
+
+    def printer(self, printer_id: str) -> PrinterConfig | None:
+        return next((p for p in self.printers if p.printer_id == printer_id), None)
+
+
+def _unique(what: str, ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"duplicate {what} {i!r}")
+        seen.add(i)
+    return seen
+
+
+class VersionedStoreConfig(StoreConfig):
+    """A store config as the broker holds and pushes it."""
+
+    store_id: Ident
+    version: Version

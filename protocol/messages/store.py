@@ -1,0 +1,110 @@
+"""Store link messages, ``/v1/ws/store`` (msgpack)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from protocol.base import Epoch, Frozen, Ident, Offset, StreamPosition, Text, Timestamp
+from protocol.config import VersionedStoreConfig
+from protocol.jobs import Job, JobState
+from protocol.messages.common import ErrorCode, Reason, Ref
+from protocol.status import PrinterStatus
+from protocol.version import PROTOCOL_VERSION
+
+
+class Hello(Frozen):
+    """client → broker, first message."""
+
+    type: Literal["hello"] = "hello"
+    store_id: Ident
+    client_version: Text
+    protocol: int = PROTOCOL_VERSION
+    resume: StreamPosition | None = None
+    printers: tuple[Ident, ...] = ()
+
+
+class Welcome(Frozen):
+    """broker → client. ``offset`` is the stream head; ``jobs`` holds every live job when
+    ``recovered`` is false, else it is empty and the missed messages follow."""
+
+    type: Literal["welcome"] = "welcome"
+    epoch: Epoch
+    offset: Offset
+    recovered: bool
+    config: VersionedStoreConfig | None
+    jobs: tuple[Job, ...] = ()
+
+
+class JobMessage(Frozen):
+    type: Literal["job"] = "job"
+    offset: Offset
+    job: Job
+
+
+class CancelJob(Frozen):
+    type: Literal["cancel"] = "cancel"
+    offset: Offset
+    job_id: Ident
+
+
+class ConfigMessage(Frozen):
+    type: Literal["config"] = "config"
+    offset: Offset
+    config: VersionedStoreConfig
+
+
+class Ack(Frozen):
+    """client → broker: everything up to ``offset`` is durable in the spool."""
+
+    type: Literal["ack"] = "ack"
+    offset: Offset
+
+
+class JobStateReport(Frozen):
+    type: Literal["job_state"] = "job_state"
+    job_id: Ident
+    state: JobState
+    reason: Reason | None = None
+    at: Timestamp
+    printer_id: Ident | None = None
+    """The printer that handled it (differs from the job's after a reroute)."""
+    status: PrinterStatus | None = None
+
+
+class PrinterStatusReport(Frozen):
+    type: Literal["printer_status"] = "printer_status"
+    printer_id: Ident
+    status: PrinterStatus
+
+
+class Error(Frozen):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: Reason
+    ref: Ref | None = None
+
+
+StoreClientMessage = Annotated[
+    Hello | Ack | JobStateReport | PrinterStatusReport | Error, Field(discriminator="type")
+]
+StoreBrokerMessage = Annotated[
+    Welcome | JobMessage | CancelJob | ConfigMessage | Error, Field(discriminator="type")
+]
+StoreMessage = Annotated[
+    Hello
+    | Welcome
+    | JobMessage
+    | CancelJob
+    | ConfigMessage
+    | Ack
+    | JobStateReport
+    | PrinterStatusReport
+    | Error,
+    Field(discriminator="type"),
+]
+
+STORE_CLIENT: TypeAdapter[StoreClientMessage] = TypeAdapter(StoreClientMessage)
+STORE_BROKER: TypeAdapter[StoreBrokerMessage] = TypeAdapter(StoreBrokerMessage)
+STORE: TypeAdapter[StoreMessage] = TypeAdapter(StoreMessage)

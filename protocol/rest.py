@@ -1,0 +1,112 @@
+"""REST request and response bodies (DESIGN.md §5.2, §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from protocol.base import Frozen, Ident, Text, Timestamp, Version
+from protocol.jobs import JobState, JobTransitionRecord
+from protocol.messages.hq import FleetStore
+from protocol.orders import Order, Template
+from protocol.status import PrinterStatus
+from protocol.tickets import Ticket
+
+MAX_BATCH = 500
+
+
+class TicketRef(Frozen):
+    ticket_id: Ident
+    station_id: Ident
+    version: Version
+
+
+class JobRef(Frozen):
+    job_id: Ident
+    printer_id: Ident
+    template: Template
+    state: JobState
+
+
+class SubmitResult(Frozen):
+    """``202`` (new) or ``200`` with ``duplicate: true`` (repeat) for a submit; also the
+    body of amend/cancel/reprint answers (their ``jobs`` are the new jobs)."""
+
+    order_id: Ident
+    revision: int = Field(ge=1)
+    tickets: tuple[TicketRef, ...]
+    jobs: tuple[JobRef, ...]
+    duplicate: bool = False
+
+
+class BatchRequest(Frozen):
+    """``POST /v1/orders:batch``. Each order is validated on its own, so one bad order
+    gets its own 422 in ``results`` without failing the others."""
+
+    orders: tuple[dict[str, Any], ...] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchResult(Frozen):
+    status: int
+    body: dict[str, Any]
+
+
+class BatchResponse(Frozen):
+    results: tuple[BatchResult, ...]
+
+
+class ConfigResult(Frozen):
+    store_id: Ident
+    version: Version
+
+
+class JobView(Frozen):
+    """``GET /v1/jobs/{job_id}``."""
+
+    job_id: Ident
+    order_id: Ident
+    revision: int
+    printer_id: Ident
+    template: Template
+    state: JobState
+    created_at: Timestamp
+    expires_at: Timestamp
+    history: tuple[JobTransitionRecord, ...]
+
+
+class OrderView(Frozen):
+    """``GET /v1/orders/{order_id}``."""
+
+    order_id: Ident
+    revision: int
+    cancelled: bool
+    order: Order
+    tickets: tuple[Ticket, ...]
+    jobs: tuple[JobView, ...]
+
+
+class StoreView(FleetStore):
+    """``GET /v1/stores/{store_id}``: link, printers with status, queue depths."""
+
+    config_version: Version | None = None
+
+
+class PrinterView(Frozen):
+    """One row of ``GET /v1/printers``."""
+
+    store_id: Ident
+    printer_id: Ident
+    name: Text
+    status: PrinterStatus | None
+
+
+class Problem(Frozen):
+    """RFC 9457 problem details; ``errors`` lists each failing field's path."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: tuple[dict[str, Any], ...] = ()

@@ -1,0 +1,1 @@
+"""The store client daemon: broker link, durable spool, one worker per printer."""

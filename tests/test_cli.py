@@ -1,0 +1,88 @@
+"""The installed ``passline`` command: --help, --version, schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from protocol.version import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(
+    *args: str, exe: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = [exe] if exe else [sys.executable, "-m", "passline"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_help_and_version() -> None:
+    out = run("--help")
+    assert out.returncode == 0 and "schema" in out.stdout
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"passline {__version__} (protocol 1)"
+
+
+def test_schema_writes_valid_json_schemas(tmp_path: Path) -> None:
+    out = run("schema", "--out", str(tmp_path / "s"))
+    assert out.returncode == 0, out.stderr
+    files = sorted((tmp_path / "s").glob("*.schema.json"))
+    names = {f.name.removesuffix(".schema.json") for f in files}
+    assert {"ws-kds", "ws-hq", "order", "store-config", "submit-result", "problem"} <= names
+    for f in files:
+        jsonschema.Draft202012Validator.check_schema(json.loads(f.read_text()))
+    kds = jsonschema.Draft202012Validator(
+        json.loads((tmp_path / "s/ws-kds.schema.json").read_text())
+    )
+    assert kds.is_valid({"type": "bump", "ref": "r1", "ticket_id": "t1", "version": 3})
+    assert not kds.is_valid({"type": "bump", "ref": "r1", "ticket_id": "t1"})
+
+
+def test_schema_error_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = run("schema", "--out", str(blocker / "sub"))
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr and out.stderr.strip().count("\n") == 0
+    assert "cannot write schemas" in out.stderr
+
+
+def test_unknown_command_is_one_clear_error() -> None:
+    out = run("frobnicate")
+    assert out.returncode == 2 and "No such command 'frobnicate'" in out.stderr
+
+
+@pytest.mark.skipif(os.environ.get("PASSLINE_SKIP_INSTALL_TEST") == "1", reason="asked to skip")
+def test_pip_install_into_fresh_venv(tmp_path: Path) -> None:
+    """`pip install .` gives a working `passline` (deps borrowed from this venv: no network)."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    py = env_dir / "bin" / "python"
+    site = subprocess.check_output(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+    ).strip()
+    # A plain path line: this venv's deps become importable, its .pth files (our editable
+    # install) are not processed, so `passline` can only come from the new install.
+    Path(site, "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    exe = str(env_dir / "bin" / "passline")
+    out = run("--version", exe=exe, cwd=tmp_path)
+    assert out.returncode == 0 and __version__ in out.stdout
+    where = subprocess.check_output(
+        [py, "-c", "import protocol; print(protocol.__file__)"], cwd=tmp_path, text=True
+    )
+    assert str(env_dir) in where  # the installed copy, not the source tree
+    assert run("schema", "--out", str(tmp_path / "s"), exe=exe, cwd=tmp_path).returncode == 0
