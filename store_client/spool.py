@@ -1,0 +1,325 @@
+"""The durable spool: SQLite on the cashier PC (survives kill -9 and reboot).
+
+Every job the broker sends is written here before it is acknowledged; every state change
+of a job and the report that tells the broker about it are written in one transaction (an
+outbox), so a report can be late after a crash but is never lost. Jobs are deduplicated by
+``job_id``: a replayed job that is already here changes nothing, so nothing prints twice.
+
+All SQLite work runs on one dedicated thread, in order; the event loop never blocks on
+``fsync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from protocol.base import StreamPosition
+from protocol.codec import encode_msgpack
+from protocol.config import VersionedStoreConfig
+from protocol.jobs import TERMINAL_JOB_STATES, Job, JobState, job_transition
+from protocol.messages.store import JobStateReport
+from protocol.status import PrinterStatus
+from store_client.errors import SpoolError
+
+T = TypeVar("T")
+#: Terminal jobs kept for the local status page and for dedupe of late replays.
+DEFAULT_HISTORY = 5000
+_LIVE = tuple(s.value for s in JobState if s not in TERMINAL_JOB_STATES)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    printer_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    body TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_printer ON jobs (printer_id, state, seq);
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledJob:
+    seq: int
+    job: Job
+    printer_id: str
+    """Where it prints now: the job's own printer, or the backup after a reroute."""
+    state: JobState
+    reason: str | None
+
+
+class Spool:
+    """Async facade over one SQLite file; use ``await Spool.open(path)``."""
+
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+        self._conn = conn
+        self._executor = executor
+
+    @classmethod
+    async def open(cls, path: Path) -> Spool:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await loop.run_in_executor(executor, _connect, path)
+        except (sqlite3.Error, OSError) as exc:
+            executor.shutdown(wait=False)
+            raise SpoolError(f"cannot open spool {path}: {exc}") from exc
+        return cls(conn, executor)
+
+    async def aclose(self) -> None:
+        await self._run(self._conn.close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"spool write failed: {exc}") from exc
+
+    # -- stream position and config ------------------------------------------------------
+
+    async def position(self) -> StreamPosition | None:
+        def read() -> StreamPosition | None:
+            meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+            if "epoch" not in meta:
+                return None
+            return StreamPosition(epoch=meta["epoch"], offset=int(meta["offset"]))
+
+        return await self._run(read)
+
+    async def config(self) -> VersionedStoreConfig | None:
+        def read() -> VersionedStoreConfig | None:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='config'").fetchone()
+            return VersionedStoreConfig.model_validate_json(row[0]) if row else None
+
+        return await self._run(read)
+
+    async def apply(
+        self,
+        *,
+        position: StreamPosition | None = None,
+        jobs: Iterable[Job] = (),
+        cancels: Iterable[str] = (),
+        config: VersionedStoreConfig | None = None,
+        now: datetime | None = None,
+    ) -> list[Job]:
+        """Take a batch of stream messages durably in one transaction; returns new jobs.
+
+        Jobs already spooled are skipped (dedupe by ``job_id``). ``position`` is the
+        stream offset covered by the batch: it is what the client then acks.
+        """
+        at = _iso(now)
+        jobs, cancels = list(jobs), list(cancels)
+
+        def write() -> list[Job]:
+            with _tx(self._conn):
+                fresh = [job for job in jobs if self._insert(job, at)]
+                for job_id in cancels:
+                    self._cancel(job_id, at)
+                if config is not None:
+                    self._set_meta("config", config.model_dump_json())
+                if position is not None:
+                    self._set_meta("epoch", position.epoch)
+                    self._set_meta("offset", str(position.offset))
+            return fresh
+
+        return await self._run(write)
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def pending(self, printer_id: str) -> list[SpooledJob]:
+        """Live jobs that print on ``printer_id`` now, oldest first."""
+
+        def read() -> list[SpooledJob]:
+            marks = ",".join("?" * len(_LIVE))
+            rows = self._conn.execute(
+                "SELECT seq, body, printer_id, state, reason FROM jobs "
+                f"WHERE printer_id=? AND state IN ({marks}) ORDER BY seq",
+                (printer_id, *_LIVE),
+            ).fetchall()
+            return [_row(r) for r in rows]
+
+        return await self._run(read)
+
+    async def get(self, job_id: str) -> SpooledJob | None:
+        def read() -> SpooledJob | None:
+            row = self._conn.execute(
+                "SELECT seq, body, printer_id, state, reason FROM jobs WHERE job_id=?", (job_id,)
+            ).fetchone()
+            return _row(row) if row else None
+
+        return await self._run(read)
+
+    async def transition(
+        self,
+        job_id: str,
+        state: JobState,
+        *,
+        reason: str | None = None,
+        printer_id: str | None = None,
+        status: PrinterStatus | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Move a job to ``state`` and queue the report for the broker, atomically.
+
+        Raises ``TransitionError`` for a move the job state machine does not allow.
+        """
+        at = now or datetime.now(UTC)
+
+        def write() -> None:
+            row = self._conn.execute(
+                "SELECT state, printer_id FROM jobs WHERE job_id=?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise SpoolError(f"job {job_id} is not in the spool")
+            job_transition(JobState(row[0]), state)
+            target = printer_id or row[1]
+            report = JobStateReport(
+                job_id=job_id, state=state, reason=reason, at=at, printer_id=target, status=status
+            )
+            with _tx(self._conn):
+                self._conn.execute(
+                    "UPDATE jobs SET state=?, reason=?, printer_id=?, updated_at=? WHERE job_id=?",
+                    (state.value, reason, target, at.isoformat(), job_id),
+                )
+                self._conn.execute(
+                    "INSERT INTO outbox (body) VALUES (?)", (report.model_dump_json(),)
+                )
+
+        await self._run(write)
+
+    async def recover_interrupted(self) -> list[str]:
+        """After a crash: jobs caught in ``printing`` may be on paper already.
+
+        They become ``uncertain`` (never printed again automatically) — exactly-once on
+        paper matters more than completeness; staff can reprint.
+        """
+
+        def ids() -> list[str]:
+            rows = self._conn.execute("SELECT job_id FROM jobs WHERE state='printing'")
+            return [r[0] for r in rows.fetchall()]
+
+        interrupted = await self._run(ids)
+        for job_id in interrupted:
+            await self.transition(
+                job_id, JobState.UNCERTAIN, reason="store client stopped while printing"
+            )
+        return interrupted
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        """printer_id -> state -> number of jobs (for the local status page)."""
+
+        def read() -> dict[str, dict[str, int]]:
+            out: dict[str, dict[str, int]] = {}
+            rows = self._conn.execute(
+                "SELECT printer_id, state, count(*) FROM jobs GROUP BY printer_id, state"
+            )
+            for printer_id, state, n in rows.fetchall():
+                out.setdefault(printer_id, {})[state] = n
+            return out
+
+        return await self._run(read)
+
+    async def prune(self, keep: int = DEFAULT_HISTORY) -> int:
+        """Forget terminal jobs beyond the newest ``keep``; returns how many went."""
+
+        def write() -> int:
+            marks = ",".join("?" * len(_LIVE))
+            with _tx(self._conn):
+                cur = self._conn.execute(
+                    f"DELETE FROM jobs WHERE state NOT IN ({marks}) AND seq NOT IN (SELECT seq "
+                    f"FROM jobs WHERE state NOT IN ({marks}) ORDER BY seq DESC LIMIT ?)",
+                    (*_LIVE, *_LIVE, keep),
+                )
+            return cur.rowcount
+
+        return await self._run(write)
+
+    # -- the outbox of job_state reports ----------------------------------------------------
+
+    async def outbox(self, limit: int = 100) -> list[tuple[int, bytes]]:
+        """Oldest unsent reports as (id, msgpack frame)."""
+
+        def read() -> list[tuple[int, bytes]]:
+            rows = self._conn.execute(
+                "SELECT id, body FROM outbox ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+            return [(i, encode_msgpack(JobStateReport.model_validate_json(b))) for i, b in rows]
+
+        return await self._run(read)
+
+    async def outbox_done(self, upto_id: int) -> None:
+        def write() -> None:
+            with _tx(self._conn):
+                self._conn.execute("DELETE FROM outbox WHERE id <= ?", (upto_id,))
+
+        await self._run(write)
+
+    # -- helpers (spool thread only) -------------------------------------------------------
+
+    def _insert(self, job: Job, at: str) -> bool:
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO jobs (job_id, printer_id, state, body, updated_at) "
+            "VALUES (?, ?, 'spooled', ?, ?)",
+            (job.job_id, job.printer_id, job.model_dump_json(), at),
+        )
+        return cur.rowcount == 1
+
+    def _cancel(self, job_id: str, at: str) -> None:
+        # Only jobs that have not started printing can still be stopped.
+        self._conn.execute(
+            "UPDATE jobs SET state='cancelled', updated_at=? "
+            "WHERE job_id=? AND state IN ('spooled', 'held', 'rerouted')",
+            (at, job_id),
+        )
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
+
+
+@contextmanager
+def _tx(conn: sqlite3.Connection) -> Iterator[None]:
+    """One explicit transaction (the connection is in autocommit mode)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: a job acked to the broker survives power loss, not only a process crash.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def _row(row: tuple[int, str, str, str, str | None]) -> SpooledJob:
+    seq, body, printer_id, state, reason = row
+    return SpooledJob(seq, Job.model_validate_json(body), printer_id, JobState(state), reason)
+
+
+def _iso(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).isoformat()

@@ -1,0 +1,33 @@
+"""Small builders of protocol objects for store client tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from protocol.jobs import DocLine, Job, TicketDoc, job_id
+from protocol.orders import Template
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def make_job(n: int, printer_id: str = "kitchen", ttl_s: int = 1800, name: str = "Burger") -> Job:
+    order_id = f"o-{n}"
+    doc = TicketDoc(
+        template=Template.KITCHEN,
+        station="Grill",
+        order_ref=str(n),
+        channel="pos",
+        service="dine_in",
+        placed_at=NOW,
+        lines=(DocLine(qty=1, name=f"{name} {n}"),),
+    )
+    return Job(
+        job_id=job_id(order_id, 1, printer_id, "kitchen"),
+        order_id=order_id,
+        revision=1,
+        printer_id=printer_id,
+        template=Template.KITCHEN,
+        doc=doc,
+        created_at=NOW,
+        expires_at=NOW + timedelta(seconds=ttl_s),
+    )

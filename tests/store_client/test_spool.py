@@ -1,0 +1,139 @@
+"""The spool: durable, deduplicated, with an outbox of state reports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from protocol import JobState, StreamPosition, TransitionError
+from store_client.spool import Spool
+from tests.store_client.factories import make_job
+
+
+async def test_apply_dedupes_and_keeps_order(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    jobs = [make_job(i) for i in range(5)]
+    fresh = await spool.apply(position=StreamPosition(epoch="e1", offset=5), jobs=jobs)
+    assert fresh == jobs
+    again = await spool.apply(position=StreamPosition(epoch="e1", offset=6), jobs=jobs[2:])
+    assert again == []
+    pending = await spool.pending("kitchen")
+    assert [p.job.job_id for p in pending] == [j.job_id for j in jobs]
+    assert all(p.state is JobState.SPOOLED for p in pending)
+    assert await spool.position() == StreamPosition(epoch="e1", offset=6)
+    await spool.aclose()
+
+
+async def test_transition_writes_outbox_and_refuses_illegal(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    job = make_job(1)
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[job])
+    await spool.transition(job.job_id, JobState.PRINTING)
+    await spool.transition(job.job_id, JobState.PRINTED)
+    with pytest.raises(TransitionError):
+        await spool.transition(job.job_id, JobState.PRINTING)
+    frames = await spool.outbox()
+    states = [msgpack.unpackb(f)["state"] for _, f in frames]
+    assert states == ["printing", "printed"]
+    await spool.outbox_done(frames[0][0])
+    assert [msgpack.unpackb(f)["state"] for _, f in await spool.outbox()] == ["printed"]
+    assert await spool.pending("kitchen") == []
+    await spool.aclose()
+
+
+async def test_reroute_moves_job_to_backup_queue(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    job = make_job(1)
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[job])
+    await spool.transition(job.job_id, JobState.HELD, reason="paper out")
+    await spool.transition(job.job_id, JobState.REROUTED, printer_id="receipt")
+    assert await spool.pending("kitchen") == []
+    [moved] = await spool.pending("receipt")
+    assert moved.job.printer_id == "kitchen" and moved.printer_id == "receipt"
+    await spool.aclose()
+
+
+async def test_cancel_only_before_printing(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    a, b = make_job(1), make_job(2)
+    await spool.apply(position=StreamPosition(epoch="e", offset=2), jobs=[a, b])
+    await spool.transition(b.job_id, JobState.PRINTING)
+    await spool.apply(position=StreamPosition(epoch="e", offset=4), cancels=[a.job_id, b.job_id])
+    assert (await spool.get(a.job_id)).state is JobState.CANCELLED  # type: ignore[union-attr]
+    assert (await spool.get(b.job_id)).state is JobState.PRINTING  # type: ignore[union-attr]
+    await spool.aclose()
+
+
+async def test_interrupted_print_becomes_uncertain(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    job = make_job(1)
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[job])
+    await spool.transition(job.job_id, JobState.PRINTING)
+    await spool.aclose()
+    spool = await Spool.open(tmp_path / "spool.db")
+    assert await spool.recover_interrupted() == [job.job_id]
+    assert (await spool.get(job.job_id)).state is JobState.UNCERTAIN  # type: ignore[union-attr]
+    await spool.aclose()
+
+
+async def test_prune_keeps_live_and_newest_history(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    jobs = [make_job(i) for i in range(10)]
+    await spool.apply(position=StreamPosition(epoch="e", offset=10), jobs=jobs)
+    for job in jobs[:8]:
+        await spool.transition(job.job_id, JobState.EXPIRED)
+    assert await spool.prune(keep=3) == 5
+    assert [p.job.job_id for p in await spool.pending("kitchen")] == [j.job_id for j in jobs[8:]]
+    assert (await spool.get(jobs[7].job_id)) is not None
+    assert (await spool.get(jobs[0].job_id)) is None
+    await spool.aclose()
+
+
+def test_survives_kill_9(tmp_path: Path) -> None:
+    """A child spools jobs, prints a line after each commit, and is killed with -9."""
+    db = tmp_path / "spool.db"
+    child = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from protocol import StreamPosition
+        from store_client.spool import Spool
+        from tests.store_client.factories import make_job
+        async def main():
+            spool = await Spool.open(__import__("pathlib").Path({str(db)!r}))
+            for i in range(10_000):
+                await spool.apply(position=StreamPosition(epoch="e", offset=i + 1), jobs=[make_job(i)])
+                print(i, flush=True)
+        asyncio.run(main())
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, text=True, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    committed = -1
+    for line in proc.stdout:
+        committed = int(line)
+        if committed >= 200:
+            proc.kill()
+            break
+    proc.wait(timeout=30)
+
+    async def check() -> None:
+        spool = await Spool.open(db)
+        ids = {p.job.job_id for p in await spool.pending("kitchen")}
+        assert {make_job(i).job_id for i in range(committed + 1)} <= ids
+        position = await spool.position()
+        assert position is not None and position.offset >= committed + 1
+        await spool.aclose()
+
+    import asyncio
+
+    asyncio.run(check())
