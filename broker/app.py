@@ -1,0 +1,163 @@
+"""One broker process: storage, hub, REST (uvicorn) and websockets in one event loop.
+
+``start_broker(settings)`` is an async context manager: on entry everything listens; on
+exit it drains (DESIGN.md §5.5): stop accepting, close websocket peers with 1012, let
+in-flight REST requests finish, flush storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import uvicorn
+
+from broker.auth import check_secret
+from broker.config import Settings
+from broker.fleet import FleetState
+from broker.hub import Hub
+from broker.kitchen import Kitchen
+from broker.limits import RateLimiter
+from broker.metrics import Metrics
+from broker.orders import Orders
+from broker.rest import Api, build_app
+from broker.storage import Backend, open_storage
+from broker.ws import Services, WsServer
+
+log = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_S = 15.0
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the broker owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Broker:
+    settings: Settings
+    storage: Backend
+    services: Services
+    ws: WsServer
+    http_server: _EmbeddedUvicorn
+    http_socket: socket.socket
+
+    @property
+    def http_port(self) -> int:
+        return int(self.http_socket.getsockname()[1])
+
+    @property
+    def ws_port(self) -> int:
+        return self.ws.port
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.tls_cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(settings.tls_cert, settings.tls_key or None)
+    return ctx
+
+
+def _services(settings: Settings, storage: Backend, tasks: asyncio.TaskGroup) -> Services:
+    hub = Hub(storage, tasks)
+    metrics = Metrics()
+    return Services(
+        settings=settings,
+        storage=storage,
+        hub=hub,
+        orders=Orders(storage),
+        fleet=FleetState(storage, hub.publish_hq),
+        kitchen=Kitchen(storage),
+        metrics=metrics,
+    )
+
+
+def _http(settings: Settings, api: Api) -> tuple[_EmbeddedUvicorn, socket.socket]:
+    from kds_web import STATIC_DIR
+
+    host, port = settings.http_addr()
+    sock = socket.create_server((host, port), reuse_port=False)
+    sock.setblocking(False)
+    config = uvicorn.Config(
+        build_app(api, STATIC_DIR),
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.drain_timeout),
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+    )
+    return _EmbeddedUvicorn(config), sock
+
+
+@contextlib.asynccontextmanager
+async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
+    secret = check_secret(settings.secret)
+    storage = await open_storage(settings.store, settings.stream_max_len)
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            services = _services(settings, storage, tasks)
+            await services.fleet.reset_links()
+            ws = WsServer(services, secret)
+            host, port = settings.ws_addr()
+            await ws.start(host, port, ssl=_ssl_context(settings))
+            limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
+            api = Api(storage, services.orders, services.fleet, services.metrics, secret, limiter)
+            server, sock = _http(settings, api)
+            serving = tasks.create_task(server.serve(sockets=[sock]))
+            broker = Broker(settings, storage, services, ws, server, sock)
+            try:
+                await _until_started(server, serving)
+                log.info(
+                    "broker ready http=%d ws=%d store=%s",
+                    broker.http_port,
+                    broker.ws_port,
+                    _safe(settings.store),
+                )
+                yield broker
+            finally:
+                await _drain(broker, serving)
+    finally:
+        await storage.aclose()
+
+
+async def _until_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    for _ in range(int(STARTUP_TIMEOUT_S * 100)):
+        if server.started:
+            return
+        if serving.done():
+            raise RuntimeError("the HTTP server failed to start")
+        await asyncio.sleep(0.01)
+    raise TimeoutError("the HTTP server did not start in time")
+
+
+async def _drain(broker: Broker, serving: asyncio.Task[None]) -> None:
+    """Stop accepting, close peers with 1012, finish in-flight requests; storage next."""
+    timeout = broker.settings.drain_timeout
+    log.info("draining")
+    await broker.ws.drain(timeout)
+    broker.http_server.should_exit = True
+    try:
+        async with asyncio.timeout(timeout + 5):
+            await serving
+    except TimeoutError:
+        serving.cancel()
+    log.info("drained")
+
+
+def _safe(url: str) -> str:
+    """A storage URL for logs, without any password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest

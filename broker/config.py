@@ -1,0 +1,109 @@
+"""Broker settings: TOML file, then ``PASSLINE_*`` environment, then flags (DESIGN.md §5.1).
+
+```toml
+[broker]            # or the same keys at the top level
+http = "0.0.0.0:8080"
+ws = "0.0.0.0:8765"
+store = "sqlite:///var/lib/passline/broker.db"
+secret = "…"        # PASSLINE_SECRET wins over the file
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from broker.errors import ConfigError
+from protocol.codec import MAX_FRAME_BYTES
+
+ENV_PREFIX = "PASSLINE_"
+
+
+@dataclass
+class Settings:
+    http: str = "127.0.0.1:8080"
+    ws: str = "127.0.0.1:8765"
+    store: str = "sqlite:///./passline-broker.db"
+    secret: str | None = field(default=None, repr=False)
+    max_frame: int = MAX_FRAME_BYTES
+    queue_size: int = 1024
+    """Outgoing messages buffered per peer; a peer past it is closed with 4001."""
+    write_limit: int = 64 * 1024
+    """Bytes buffered in a peer's transport before its sender waits."""
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    hello_timeout: float = 10.0
+    close_timeout: float = 10.0
+    ingest_rate: float = 500.0
+    """Ingest requests per second per token (0 = unlimited); batches count per order."""
+    ingest_burst: int = 2000
+    hello_rate: float = 50.0
+    """Websocket handshakes per second per client address (0 = unlimited)."""
+    hello_burst: int = 500
+    stream_max_len: int = 10_000
+    drain_timeout: float = 20.0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_level: str = "info"
+
+    def http_addr(self) -> tuple[str, int]:
+        return split_addr(self.http, "http")
+
+    def ws_addr(self) -> tuple[str, int]:
+        return split_addr(self.ws, "ws")
+
+
+def split_addr(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"--{what} expects HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
+    """File < environment < flags; ``None`` flags are ignored."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_toml(config_file))
+    names = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in names:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None and env != "":
+            values[name] = env
+    values.update({k: v for k, v in flags.items() if v is not None})
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown broker setting(s): {', '.join(unknown)}")
+    try:
+        return Settings(**{k: _coerce(names[k].type, v, k) for k, v in values.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad broker setting: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    section = data.get("broker", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [broker] must be a table")
+    return {k.replace("-", "_"): v for k, v in section.items() if not isinstance(v, dict)}
+
+
+def _coerce(kind: Any, value: Any, name: str) -> Any:
+    text = str(kind)
+    if "float" in text:
+        return float(value)
+    if "int" in text and "str" not in text:
+        return int(value)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value

@@ -1,0 +1,37 @@
+"""Token buckets: ingest per token, websocket hellos per address (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+MAX_KEYS = 100_000  # buckets kept (least recently used dropped first)
+
+
+class RateLimiter:
+    """``take(key)`` → 0.0 when allowed, else seconds until a token is back."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str, cost: float = 1.0) -> float:
+        if self.rate <= 0:
+            return 0.0
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens >= cost:
+            self._buckets[key] = (tokens - cost, now)
+            wait = 0.0
+        else:
+            self._buckets[key] = (tokens, now)
+            wait = (cost - tokens) / self.rate
+        while len(self._buckets) > MAX_KEYS:
+            self._buckets.popitem(last=False)
+        return wait

@@ -1,0 +1,35 @@
+"""Prometheus metrics, one registry per broker (tests run several in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.orders = Counter(
+            "passline_orders_total", "Order submits by outcome", ["outcome"], registry=r
+        )
+        self.requests = Counter(
+            "passline_http_errors_total", "REST errors by status", ["status"], registry=r
+        )
+        self.connections = Gauge(
+            "passline_ws_connections", "Open websocket connections", ["path"], registry=r
+        )
+        self.closes = Counter(
+            "passline_ws_closes_total", "Websocket closes sent by code", ["code"], registry=r
+        )
+        self.sent = Counter(
+            "passline_ws_messages_sent_total", "Messages written to peers", ["path"], registry=r
+        )
+        self.slow = Counter(
+            "passline_ws_slow_consumers_total", "Peers closed with 4001", registry=r
+        )
+        self.commit = Histogram(
+            "passline_commit_seconds",
+            "Time from a request's commit call to durable",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0),
+            registry=r,
+        )

@@ -1,0 +1,373 @@
+"""Order ingest: submit (idempotent), amend, cancel, reprint, config, lookups.
+
+Each request becomes one storage ``Tx`` (records + stream entries) and is answered only
+after it committed. Concurrent writers are caught by optimistic versions and retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from broker.amend import expo_roll_up, plan_amend, plan_cancel, plan_reprint
+from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
+from broker.records import JobRecord, OrderRecord, TicketRecord, order_id_for
+from broker.routing import Plan, plan_submit
+from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
+from protocol.config import StoreConfig, VersionedStoreConfig
+from protocol.jobs import Job, JobState, JobTransitionRecord
+from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
+from protocol.rest import ConfigResult, JobRef, JobView, OrderView, SubmitResult, TicketRef
+from protocol.tickets import ExpoOrder, Ticket, TicketState
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+T = TypeVar("T")
+ACTIVE_TICKET = (TicketState.NEW, TicketState.IN_PROGRESS)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def put(kind: Kind, key: str, model: BaseModel, version: int, live: bool = True) -> Put:
+    """A write at ``version`` of a record last written at ``version - 1`` (0 = new)."""
+    return Put(kind, key, model.model_dump_json(), version, version - 1, live)
+
+
+def ticket_put(rec: TicketRecord) -> Put:
+    t = rec.ticket
+    return put(Kind.TICKET, t.ticket_id, rec, t.version, t.state in ACTIVE_TICKET)
+
+
+def ticket_entry(t: Ticket) -> NewEntry:
+    return NewEntry(EntryKind.TICKET, t.model_dump_json(), t.station_id)
+
+
+def expo_entry(e: ExpoOrder, expo_station: str) -> NewEntry:
+    return NewEntry(EntryKind.ORDER, e.model_dump_json(), expo_station)
+
+
+def job_entry(job: Job) -> NewEntry:
+    return NewEntry(EntryKind.JOB, job.model_dump_json(), job.job_id)
+
+
+async def retrying(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a read-modify-commit again when another writer got there first."""
+    for _ in range(MAX_RETRIES - 1):
+        try:
+            return await fn()
+        except VersionConflict as exc:
+            log.debug("retrying after %s", exc)
+    return await fn()
+
+
+def expo_station(config: StoreConfig) -> str | None:
+    return next((s.station_id for s in config.stations if s.expo), None)
+
+
+class Orders:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._configs: dict[str, tuple[int, VersionedStoreConfig]] = {}
+
+    # -- config ----------------------------------------------------------------------------
+    async def config(self, store_id: str) -> VersionedStoreConfig | None:
+        rec = await self.storage.get(Kind.CONFIG, store_id)
+        if rec is None:
+            return None
+        cached = self._configs.get(store_id)
+        if cached is not None and cached[0] == rec.version:
+            return cached[1]
+        config = VersionedStoreConfig.model_validate_json(rec.doc)
+        self._configs[store_id] = (rec.version, config)
+        return config
+
+    async def put_config(self, store_id: str, body: StoreConfig) -> ConfigResult:
+        async def attempt() -> ConfigResult:
+            rec = await self.storage.get(Kind.CONFIG, store_id)
+            version = (rec.version if rec else 0) + 1
+            config = VersionedStoreConfig(**body.model_dump(), store_id=store_id, version=version)
+            entry = NewEntry(EntryKind.CONFIG, config.model_dump_json())
+            await self.storage.commit(
+                store_id, Tx([put(Kind.CONFIG, store_id, config, version)], [entry])
+            )
+            log.info("config store=%s version=%d", store_id, version)
+            return ConfigResult(store_id=store_id, version=version)
+
+        return await retrying(attempt)
+
+    async def require_config(self, store_id: str) -> VersionedStoreConfig:
+        config = await self.config(store_id)
+        if config is None:
+            raise InvalidRequest(
+                f"unknown store {store_id!r}: PUT /v1/stores/{store_id}/config first",
+                [{"loc": ["store_id"], "msg": f"unknown store {store_id!r}"}],
+            )
+        return config
+
+    # -- submit ----------------------------------------------------------------------------
+    async def submit(self, order: Order) -> tuple[bool, SubmitResult]:
+        """(created, result): a repeat returns the first result with ``duplicate``."""
+        order_id = order_id_for(order.store_id, order.channel, order.external_id)
+        first = await self._existing(order_id)
+        if first is not None:
+            return False, first
+        config = await self.require_config(order.store_id)
+        now = now_utc()
+        plan = plan_submit(order, order_id, config, now)
+        result = _result(order_id, plan)
+        rec = OrderRecord(
+            order_id=order_id,
+            store_id=order.store_id,
+            revision=1,
+            order=order,
+            line_station=plan.line_station,
+            tickets={t.station_id: t.ticket_id for t in plan.tickets},
+            jobs=[j.job_id for j in plan.jobs],
+            result=result,
+            created_at=now,
+            expo=expo_station(config) is not None,
+        )
+        tx = self._plan_tx(rec, 1, plan, config, [], now)
+        try:
+            await self.storage.commit(order.store_id, tx)
+        except VersionConflict:
+            first = await self._existing(order_id)
+            if first is None:
+                raise
+            return False, first
+        return True, result
+
+    async def _existing(self, order_id: str) -> SubmitResult | None:
+        rec = await self.storage.get(Kind.ORDER, order_id)
+        if rec is None:
+            return None
+        first = OrderRecord.model_validate_json(rec.doc).result
+        return first.model_copy(update={"duplicate": True})
+
+    def _plan_tx(
+        self,
+        rec: OrderRecord,
+        version: int,
+        plan: Plan,
+        config: StoreConfig,
+        extra: Sequence[Put],
+        now: datetime,
+        expo: tuple[ExpoOrder, int] | None = None,
+    ) -> Tx:
+        """Order + tickets + jobs (+ expo) as one Tx; entries: jobs first, then screens."""
+        puts = [put(Kind.ORDER, rec.order_id, rec, version, live=not rec.cancelled), *extra]
+        entries = [job_entry(j) for j in plan.jobs]
+        for job in plan.jobs:
+            jr = JobRecord(
+                job=job,
+                store_id=rec.store_id,
+                state=JobState.QUEUED,
+                history=[JobTransitionRecord(state=JobState.QUEUED, at=now)],
+            )
+            puts.append(put(Kind.JOB, job.job_id, jr, 1))
+        refs = {}
+        for t in plan.tickets:
+            puts.append(ticket_put(TicketRecord(ticket=t)))
+            entries.append(ticket_entry(t))
+            refs[t.ticket_id] = t
+        station = expo_station(config)
+        if station is not None:
+            if expo is None:
+                roll = expo_roll_up(rec, plan.tickets, 1, False, now)
+                expo = (roll, 1)
+            roll, ver = expo
+            live = roll.state.value in ("open", "ready")
+            puts.append(put(Kind.EXPO, rec.order_id, roll, ver, live))
+            entries.append(expo_entry(roll, station))
+        return Tx(puts, entries)
+
+    # -- amend / cancel / reprint ------------------------------------------------------------
+    async def _load(self, order_id: str) -> tuple[OrderRecord, int]:
+        raw = await self.storage.get(Kind.ORDER, order_id)
+        if raw is None:
+            raise NotFound(f"no order {order_id!r}")
+        return OrderRecord.model_validate_json(raw.doc), raw.version
+
+    async def tickets_of(self, rec: OrderRecord) -> dict[str, Ticket]:
+        out = {}
+        for station_id, ticket_id in rec.tickets.items():
+            raw = await self.storage.get(Kind.TICKET, ticket_id)
+            if raw is not None:
+                out[station_id] = TicketRecord.model_validate_json(raw.doc).ticket
+        return out
+
+    async def _expo_after(
+        self, rec: OrderRecord, tickets: dict[str, Ticket], plan: Plan, now: datetime
+    ) -> tuple[ExpoOrder, int] | None:
+        if not rec.expo:
+            return None
+        raw = await self.storage.get(Kind.EXPO, rec.order_id)
+        old = ExpoOrder.model_validate_json(raw.doc) if raw else None
+        merged = {**tickets, **{t.station_id: t for t in plan.tickets}}
+        served = old is not None and old.state.value == "served"
+        version = (raw.version if raw else 0) + 1
+        return expo_roll_up(rec, list(merged.values()), version, served, now), version
+
+    async def amend(self, order_id: str, am: Amendment) -> SubmitResult:
+        async def attempt() -> SubmitResult:
+            rec, version = await self._load(order_id)
+            if rec.cancelled:
+                raise Conflict(f"order {order_id!r} is cancelled")
+            config = await self.require_config(rec.store_id)
+            tickets = await self.tickets_of(rec)
+            now = now_utc()
+            plan = plan_amend(rec, tickets, am, config, now)
+            new = rec.model_copy(
+                update={
+                    "revision": plan.revision,
+                    "order": plan.order,
+                    "voided": [*rec.voided, *am.void],
+                    "line_station": plan.line_station,
+                    "tickets": {**rec.tickets, **{t.station_id: t.ticket_id for t in plan.tickets}},
+                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                }
+            )
+            expo = await self._expo_after(new, tickets, plan, now)
+            tx = self._plan_tx(new, version + 1, plan, config, [], now, expo)
+            await self.storage.commit(rec.store_id, tx)
+            return _result(order_id, plan)
+
+        return await retrying(attempt)
+
+    async def cancel(self, order_id: str, req: CancelRequest) -> tuple[bool, SubmitResult]:
+        async def attempt() -> tuple[bool, SubmitResult]:
+            rec, version = await self._load(order_id)
+            if rec.cancel_result is not None:
+                return False, rec.cancel_result.model_copy(update={"duplicate": True})
+            config = await self.require_config(rec.store_id)
+            tickets = await self.tickets_of(rec)
+            now = now_utc()
+            plan = plan_cancel(rec, tickets, config, now)
+            result = _result(order_id, plan)
+            new = rec.model_copy(
+                update={
+                    "revision": plan.revision,
+                    "cancelled": True,
+                    "cancel_result": result,
+                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                }
+            )
+            cancels, extra = await self._cancel_jobs(rec, req, now)
+            expo = await self._expo_after(new, tickets, plan, now)
+            tx = self._plan_tx(new, version + 1, plan, config, extra, now, expo)
+            tx = Tx(tx.puts, [*cancels, *tx.entries])
+            await self.storage.commit(rec.store_id, tx)
+            return True, result
+
+        return await retrying(attempt)
+
+    async def _cancel_jobs(
+        self, rec: OrderRecord, req: CancelRequest, now: datetime
+    ) -> tuple[list[NewEntry], list[Put]]:
+        """Unprinted jobs become ``cancelled`` and the store client is told to drop them."""
+        entries, puts = [], []
+        for jid in rec.jobs:
+            raw = await self.storage.get(Kind.JOB, jid)
+            if raw is None:
+                continue
+            jr = JobRecord.model_validate_json(raw.doc)
+            if JobState.CANCELLED not in _next_states(jr.state):
+                continue
+            jr.history.append(
+                JobTransitionRecord(state=JobState.CANCELLED, at=now, reason=req.reason or None)
+            )
+            jr.state = JobState.CANCELLED
+            puts.append(put(Kind.JOB, jid, jr, raw.version + 1, live=False))
+            entries.append(NewEntry(EntryKind.CANCEL, f'{{"job_id":"{jid}"}}'))
+        return entries, puts
+
+    async def reprint(self, order_id: str, req: ReprintRequest) -> SubmitResult:
+        async def attempt() -> SubmitResult:
+            rec, version = await self._load(order_id)
+            if rec.cancelled:
+                raise Conflict(f"order {order_id!r} is cancelled")
+            config = await self.require_config(rec.store_id)
+            now = now_utc()
+            plan = plan_reprint(rec, req, config, now)
+            new = rec.model_copy(
+                update={
+                    "reprints": rec.reprints + 1,
+                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                }
+            )
+            plan.tickets = []
+            tx = self._plan_tx(new, version + 1, plan, config, [], now, None)
+            tx = Tx(tx.puts, [e for e in tx.entries if e.kind is EntryKind.JOB])
+            tx = Tx([p for p in tx.puts if p.kind is not Kind.EXPO], tx.entries)
+            await self.storage.commit(rec.store_id, tx)
+            return _result(order_id, plan, tickets=False)
+
+        return await retrying(attempt)
+
+    # -- lookups ---------------------------------------------------------------------------
+    async def order_view(self, order_id: str) -> tuple[str, OrderView]:
+        rec, _ = await self._load(order_id)
+        tickets = await self.tickets_of(rec)
+        jobs = [await self.job_view(jid) for jid in rec.jobs]
+        view = OrderView(
+            order_id=order_id,
+            revision=rec.revision,
+            cancelled=rec.cancelled,
+            order=rec.order,
+            tickets=tuple(tickets.values()),
+            jobs=tuple(j for _, j in jobs),
+        )
+        return rec.store_id, view
+
+    async def job_view(self, job_id: str) -> tuple[str, JobView]:
+        raw = await self.storage.get(Kind.JOB, job_id)
+        if raw is None:
+            raise NotFound(f"no job {job_id!r}")
+        jr = JobRecord.model_validate_json(raw.doc)
+        j = jr.job
+        view = JobView(
+            job_id=j.job_id,
+            order_id=j.order_id,
+            revision=j.revision,
+            printer_id=j.printer_id,
+            template=j.template,
+            state=jr.state,
+            created_at=j.created_at,
+            expires_at=j.expires_at,
+            history=tuple(jr.history),
+        )
+        return jr.store_id, view
+
+    async def store_of_order(self, order_id: str) -> str:
+        rec, _ = await self._load(order_id)
+        return rec.store_id
+
+
+def _next_states(state: JobState) -> frozenset[JobState]:
+    from protocol.jobs import JOB_TRANSITIONS
+
+    return JOB_TRANSITIONS[state]
+
+
+def _result(order_id: str, plan: Plan, tickets: bool = True) -> SubmitResult:
+    return SubmitResult(
+        order_id=order_id,
+        revision=plan.revision,
+        tickets=tuple(
+            TicketRef(ticket_id=t.ticket_id, station_id=t.station_id, version=t.version)
+            for t in (plan.tickets if tickets else [])
+        ),
+        jobs=tuple(
+            JobRef(
+                job_id=j.job_id, printer_id=j.printer_id, template=j.template, state=JobState.QUEUED
+            )
+            for j in plan.jobs
+        ),
+    )

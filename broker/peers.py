@@ -1,0 +1,159 @@
+"""A peer's outgoing side: one bounded queue and one sender task (DESIGN.md §5.3).
+
+Producers (the hub, replies) never wait: ``offer`` puts a ready-made frame in the queue or,
+when the queue is full, closes the peer with 4001 (slow consumer) and drops what it held —
+the client resumes from its offset, and the broker's memory never grows with one slow peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from broker.metrics import Metrics
+from broker.session_kds import KdsSession
+from broker.session_store import StoreSession, store_frame
+from broker.storage import Entry
+from protocol.close_codes import CloseCode
+from protocol.codec import truncate_reason
+
+log = logging.getLogger(__name__)
+
+Frame = bytes | str
+
+
+@dataclass(frozen=True)
+class PeerOptions:
+    queue_size: int
+    close_timeout: float
+    metrics: Metrics
+
+
+class Peer:
+    def __init__(
+        self, conn: ServerConnection, tasks: asyncio.TaskGroup, opts: PeerOptions, label: str
+    ) -> None:
+        self.conn = conn
+        self.tasks = tasks
+        self.queue: asyncio.Queue[tuple[Frame, Entry | None]] = asyncio.Queue(opts.queue_size)
+        self.close_timeout = opts.close_timeout
+        self.metrics = opts.metrics
+        self.label = label
+        self.closing = False
+        self.high_water = 0
+        self.sender: asyncio.Task[None] | None = None
+
+    def offer(self, frame: Frame, entry: Entry | None = None) -> None:
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait((frame, entry))
+        except asyncio.QueueFull:
+            log.warning("slow consumer %s: queue of %d full", self.label, self.queue.maxsize)
+            self.metrics.slow.inc()
+            self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: resume from your offset")
+            return
+        self.high_water = max(self.high_water, self.queue.qsize())
+
+    def close_soon(self, code: CloseCode, reason: str) -> None:
+        """Close from synchronous code (the hub's dispatch): drop the queue, close in a task."""
+        if self.closing:
+            return
+        self.closing = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        if self.sender is not None:
+            self.sender.cancel()
+        self.tasks.create_task(self.close(code, reason))
+
+    async def close(self, code: CloseCode, reason: str) -> None:
+        self.closing = True
+        self.metrics.closes.labels(str(int(code))).inc()
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await self.conn.close(int(code), truncate_reason(reason))
+        except TimeoutError:
+            # The peer reads nothing, so it cannot even read the close frame.
+            log.info("close timed out %s: aborting the connection", self.label)
+            self.conn.transport.abort()
+
+    def start(self) -> None:
+        self.sender = self.tasks.create_task(self._send_loop())
+
+    def stop(self) -> None:
+        self.closing = True
+        if self.sender is not None:
+            self.sender.cancel()
+
+    async def _send_loop(self) -> None:
+        sent = self.metrics.sent.labels(self.label.partition(" ")[0])
+        try:
+            while True:
+                frame, entry = await self.queue.get()
+                await self.conn.send(frame)
+                sent.inc()
+                if entry is not None:
+                    self.sent(entry)
+        except ConnectionClosed:
+            return
+
+    def sent(self, entry: Entry) -> None:
+        """Called after an entry's frame was written (store links track jobs)."""
+
+
+class StorePeer(Peer):
+    def __init__(
+        self,
+        session: StoreSession,
+        conn: ServerConnection,
+        tasks: asyncio.TaskGroup,
+        opts: PeerOptions,
+        label: str,
+    ) -> None:
+        super().__init__(conn, tasks, opts, label)
+        self.session = session
+        self.store_id = session.store_id
+
+    def deliver(self, entry: Entry) -> None:
+        frame = store_frame(entry)
+        if frame is not None:
+            self.offer(frame, entry)
+
+    def reset(self) -> None:
+        self.close_soon(CloseCode.TRY_AGAIN_LATER, "stream reset: reconnect")
+
+    def sent(self, entry: Entry) -> None:
+        self.session.sent(entry, datetime.now(UTC))
+
+
+class KdsPeer(Peer):
+    def __init__(
+        self,
+        session: KdsSession,
+        conn: ServerConnection,
+        tasks: asyncio.TaskGroup,
+        opts: PeerOptions,
+        label: str,
+    ) -> None:
+        super().__init__(conn, tasks, opts, label)
+        self.session = session
+        self.store_id = session.store_id
+
+    def deliver(self, entry: Entry) -> None:
+        if entry.tag != self.session.station.station_id or self.closing:
+            return
+        for frame in self.session.frames(entry):
+            self.offer(frame)
+
+    def reset(self) -> None:
+        self.close_soon(CloseCode.TRY_AGAIN_LATER, "stream reset: reconnect")
+
+
+class HqPeer(Peer):
+    def deliver_hq(self, frame: str) -> None:
+        self.offer(frame)

@@ -1,0 +1,88 @@
+"""What the broker keeps per order, job, ticket and store (record docs in storage).
+
+These are the broker's private shapes; the wire and REST shapes live in ``protocol``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.jobs import Job, JobState, JobTransitionRecord
+from protocol.orders import Order
+from protocol.rest import SubmitResult
+from protocol.status import PrinterStatus
+from protocol.tickets import Ticket
+
+MAX_REFS = 32  # applied KDS action refs remembered per ticket (idempotency)
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderRecord(_Doc):
+    order_id: str
+    store_id: str
+    revision: int
+    cancelled: bool = False
+    order: Order
+    """The order as amended so far (voided lines removed)."""
+    voided: list[str] = Field(default_factory=list)
+    line_station: dict[str, str]
+    tickets: dict[str, str]
+    """station_id -> ticket_id."""
+    jobs: list[str]
+    result: SubmitResult
+    """The first submit's answer, returned again to repeats."""
+    cancel_result: SubmitResult | None = None
+    reprints: int = 0
+    created_at: datetime
+    expo: bool = False
+
+
+class JobRecord(_Doc):
+    job: Job
+    store_id: str
+    state: JobState
+    history: list[JobTransitionRecord]
+    offset: int = 0
+
+
+class TicketRecord(_Doc):
+    ticket: Ticket
+    refs: list[str] = Field(default_factory=list)
+
+
+class LinkRecord(_Doc):
+    store_id: str
+    online: bool
+    since: datetime
+    client_version: str | None = None
+    acked: int = 0
+    epoch: str | None = None
+
+
+class PrinterRecord(_Doc):
+    store_id: str
+    printer_id: str
+    status: PrinterStatus
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def order_id_for(store_id: str, channel: str, external_id: str) -> str:
+    """Deterministic: the identity (store, channel, external_id) is the idempotency key."""
+    return "o-" + _digest(store_id, channel, external_id)
+
+
+def ticket_id_for(order_id: str, station_id: str) -> str:
+    return "t-" + _digest(order_id, station_id)
+
+
+def printer_key(store_id: str, printer_id: str) -> str:
+    return f"{store_id}/{printer_id}"

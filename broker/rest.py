@@ -1,0 +1,292 @@
+"""The REST control plane (DESIGN.md §5.2): FastAPI, problem+json errors with field paths."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from broker.auth import Claims, Scope, bearer, verify_token
+from broker.errors import BrokerError, RateLimited
+from broker.fleet import FleetState
+from broker.limits import RateLimiter
+from broker.metrics import Metrics
+from broker.orders import Orders
+from broker.storage import Backend
+from protocol.config import StoreConfig
+from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
+from protocol.rest import (
+    BatchRequest,
+    BatchResponse,
+    BatchResult,
+    ConfigResult,
+    JobView,
+    OrderView,
+    PrinterView,
+    Problem,
+    StoreView,
+    SubmitResult,
+)
+from protocol.status import PrinterState
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+IdParam = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT)]
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = Problem(title=title, status=status, detail=detail, errors=tuple(errors or ()))
+    return Response(body.model_dump_json(exclude_none=True), status, headers, media_type=PROBLEM)
+
+
+def field_errors(errors: list[Any], strip_body: bool = True) -> list[dict[str, Any]]:
+    """pydantic errors as ``{loc, path, msg}`` with the request-part prefix removed."""
+    out = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if strip_body and loc and loc[0] == "body":
+            loc = loc[1:]
+        out.append({"loc": loc, "path": ".".join(str(p) for p in loc), "msg": str(err.get("msg"))})
+    return out
+
+
+def json_response(model: BaseModel, status: int = 200) -> Response:
+    return Response(model.model_dump_json(), status, media_type="application/json")
+
+
+class Api:
+    """Holds the services the routes need; ``app()`` builds the FastAPI application."""
+
+    def __init__(
+        self,
+        storage: Backend,
+        orders: Orders,
+        fleet: FleetState,
+        metrics: Metrics,
+        secret: str,
+        ingest: RateLimiter,
+    ) -> None:
+        self.storage = storage
+        self.orders = orders
+        self.fleet = fleet
+        self.metrics = metrics
+        self._secret = secret
+        self.ingest = ingest
+
+    # -- auth ------------------------------------------------------------------------------
+    def claims(self, request: Request) -> Claims:
+        return verify_token(self._secret, bearer(request.headers.get("authorization")))
+
+    def hq(self, request: Request) -> Claims:
+        claims = self.claims(request)
+        claims.require(claims.scope is Scope.HQ, "use the HQ API")
+        return claims
+
+    def ingester(self, request: Request) -> Claims:
+        claims = self.claims(request)
+        claims.require(claims.scope is Scope.INGEST, "submit or change orders")
+        return claims
+
+    def limit(self, claims: Claims, cost: int = 1) -> None:
+        wait = self.ingest.take(claims.jti, cost)
+        if wait > 0:
+            raise RateLimited("ingest rate limit for this token", wait)
+
+    async def order_store(self, claims: Claims, order_id: str, write: bool) -> str:
+        store_id = await self.orders.store_of_order(order_id)
+        allowed = claims.may_write_orders(store_id) if write else claims.may_read_store(store_id)
+        claims.require(allowed, f"{'change' if write else 'read'} orders of store {store_id!r}")
+        return store_id
+
+    # -- submit ----------------------------------------------------------------------------
+    async def submit_one(self, claims: Claims, order: Order) -> tuple[int, SubmitResult]:
+        claims.require(
+            claims.may_write_orders(order.store_id), f"submit to store {order.store_id!r}"
+        )
+        created, result = await self.orders.submit(order)
+        self.metrics.orders.labels("created" if created else "duplicate").inc()
+        return (202 if created else 200), result
+
+    async def batch_item(self, claims: Claims, raw: dict[str, Any]) -> BatchResult:
+        try:
+            order = Order.model_validate(raw)
+            status, result = await self.submit_one(claims, order)
+            return BatchResult(status=status, body=result.model_dump(mode="json"))
+        except ValidationError as exc:
+            body = Problem(
+                title="Invalid order", status=422, errors=tuple(field_errors(exc.errors(), False))
+            )
+        except BrokerError as exc:
+            body = Problem(
+                title=exc.title, status=exc.status, detail=exc.detail, errors=tuple(exc.errors)
+            )
+        return BatchResult(status=body.status, body=body.model_dump(mode="json", exclude_none=True))
+
+
+def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
+    app = FastAPI(
+        title="passline broker", version="1", docs_url="/docs", openapi_url="/openapi.json"
+    )
+    _errors(app, api.metrics)
+    hq = Depends(api.hq)
+    ingest = Depends(api.ingester)
+    any_token = Depends(api.claims)
+
+    @app.post(
+        "/v1/orders",
+        status_code=202,
+        response_model=SubmitResult,
+        responses={200: {"model": SubmitResult}},
+    )
+    async def submit(order: Order, claims: Claims = ingest) -> Response:
+        api.limit(claims)
+        status, result = await api.submit_one(claims, order)
+        return json_response(result, status)
+
+    @app.post("/v1/orders:batch", status_code=207, response_model=BatchResponse)
+    async def batch(body: BatchRequest, claims: Claims = ingest) -> Response:
+        api.limit(claims, len(body.orders))
+        results = await asyncio.gather(*(api.batch_item(claims, raw) for raw in body.orders))
+        return json_response(BatchResponse(results=tuple(results)), 207)
+
+    @app.post("/v1/orders/{order_id}/amend", response_model=SubmitResult)
+    async def amend(order_id: IdParam, body: Amendment, claims: Claims = ingest) -> Response:
+        api.limit(claims)
+        await api.order_store(claims, order_id, write=True)
+        return json_response(await api.orders.amend(order_id, body))
+
+    @app.post("/v1/orders/{order_id}/cancel", response_model=SubmitResult)
+    async def cancel(
+        order_id: IdParam, body: CancelRequest | None = None, claims: Claims = ingest
+    ) -> Response:
+        api.limit(claims)
+        await api.order_store(claims, order_id, write=True)
+        _, result = await api.orders.cancel(order_id, body or CancelRequest())
+        return json_response(result)
+
+    @app.post("/v1/orders/{order_id}/reprint", status_code=202, response_model=SubmitResult)
+    async def reprint(
+        order_id: IdParam, body: ReprintRequest | None = None, claims: Claims = any_token
+    ) -> Response:
+        claims.require(claims.scope in (Scope.INGEST, Scope.HQ), "reprint")
+        if claims.scope is Scope.INGEST:
+            api.limit(claims)
+            await api.order_store(claims, order_id, write=True)
+        return json_response(await api.orders.reprint(order_id, body or ReprintRequest()), 202)
+
+    @app.get("/v1/orders/{order_id}", response_model=OrderView)
+    async def get_order(order_id: IdParam, claims: Claims = any_token) -> Response:
+        store_id, view = await api.orders.order_view(order_id)
+        claims.require(claims.may_read_store(store_id), "read this order")
+        return json_response(view)
+
+    @app.get("/v1/jobs/{job_id}", response_model=JobView)
+    async def get_job(job_id: IdParam, claims: Claims = any_token) -> Response:
+        store_id, view = await api.orders.job_view(job_id)
+        claims.require(claims.may_read_store(store_id), "read this job")
+        return json_response(view)
+
+    @app.get("/v1/stores", response_model=list[StoreView])
+    async def stores(claims: Claims = hq) -> Response:
+        views = await api.fleet.store_views()
+        return Response(
+            "[" + ",".join(v.model_dump_json() for v in views) + "]", media_type="application/json"
+        )
+
+    @app.get("/v1/stores/{store_id}", response_model=StoreView)
+    async def store(store_id: IdParam, claims: Claims = hq) -> Response:
+        views = await api.fleet.store_views(store_id)
+        if not views:
+            return problem(404, "Not found", f"no store {store_id!r}")
+        return json_response(views[0])
+
+    @app.put("/v1/stores/{store_id}/config", response_model=ConfigResult)
+    async def put_config(store_id: IdParam, body: StoreConfig, claims: Claims = hq) -> Response:
+        return json_response(await api.orders.put_config(store_id, body))
+
+    @app.get("/v1/printers", response_model=list[PrinterView])
+    async def printers(
+        state: Annotated[PrinterState | None, Query()] = None,
+        store: Annotated[str | None, Query(pattern=IDENT)] = None,
+        claims: Claims = hq,
+    ) -> Response:
+        views = await api.fleet.printer_views(state.value if state else None, store)
+        return Response(
+            "[" + ",".join(v.model_dump_json() for v in views) + "]", media_type="application/json"
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        try:
+            await api.storage.ping()
+        except BrokerError as exc:
+            return problem(503, "Not ready", exc.detail)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    _static(app, static_dir)
+    return app
+
+
+def _errors(app: FastAPI, metrics: Metrics) -> None:
+    async def broker_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BrokerError)
+        metrics.requests.labels(str(exc.status)).inc()
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
+        if exc.status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc.detail)
+        return problem(exc.status, exc.title, exc.detail, exc.errors, headers)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        metrics.requests.labels("422").inc()
+        errors = field_errors(list(exc.errors()))
+        detail = f"{errors[0]['path'] or '(body)'}: {errors[0]['msg']}" if errors else None
+        return problem(422, "Invalid request", detail, errors)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        metrics.requests.labels(str(exc.status_code)).inc()
+        return problem(exc.status_code, str(exc.detail), None, None, dict(exc.headers or {}))
+
+    app.add_exception_handler(BrokerError, broker_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def _static(app: FastAPI, static_dir: Any | None) -> None:
+    """The browser apps, once kds_web ships them (``STATIC_DIR/kds``, ``STATIC_DIR/hq``)."""
+    from pathlib import Path as FsPath
+
+    from fastapi.staticfiles import StaticFiles
+
+    if static_dir is None:
+        return
+    for name in ("kds", "hq"):
+        folder = FsPath(static_dir) / name
+        if folder.is_dir():
+            app.mount(f"/{name}", StaticFiles(directory=folder, html=True), name=name)

@@ -1,0 +1,100 @@
+"""The store link's per-connection core (sans-I/O): decoded messages in, decisions out.
+
+It never touches a socket or the clock (times are passed in). ``ws.py`` pumps it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+import msgpack
+
+from broker.storage import Entry, EntryKind, StreamSlice
+from protocol.close_codes import CloseCode
+from protocol.messages.store import Hello
+from protocol.version import SUPPORTED_PROTOCOLS
+
+MAX_UNACKED = 10_000  # sent jobs remembered until acked; older ones stay "sent"
+FRAME_KEY = "store"
+
+
+class Resume(Enum):
+    REPLAY = "replay"  # recovered: send the entries after the client's offset
+    SNAPSHOT = "snapshot"  # not recoverable: live jobs + config
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: CloseCode
+    reason: str
+
+
+def check_hello(hello: Hello, token_store: str | None) -> Refusal | None:
+    if hello.protocol not in SUPPORTED_PROTOCOLS:
+        return Refusal(CloseCode.PROTOCOL_UNSUPPORTED, f"protocol {hello.protocol} unsupported")
+    if token_store != hello.store_id:
+        return Refusal(CloseCode.POLICY, "token is not for this store")
+    return None
+
+
+def recovery(hello: Hello, stream: StreamSlice) -> Resume:
+    """DESIGN.md §4 (Centrifugo rule): replay if same epoch and history is still there."""
+    pos = hello.resume
+    if pos is None or pos.epoch != stream.epoch:
+        return Resume.SNAPSHOT
+    if pos.offset > stream.head or pos.offset + 1 < stream.first:
+        return Resume.SNAPSHOT
+    return Resume.REPLAY
+
+
+def store_frame(entry: Entry) -> bytes | None:
+    """The msgpack frame of an entry for the store client (encoded once per entry)."""
+    if entry.kind not in (EntryKind.JOB, EntryKind.CANCEL, EntryKind.CONFIG):
+        return None
+    cached = entry.frames.get(FRAME_KEY)
+    if isinstance(cached, bytes):
+        return cached
+    body = json.loads(entry.payload)
+    if entry.kind is EntryKind.JOB:
+        msg = {"type": "job", "offset": entry.offset, "job": body}
+    elif entry.kind is EntryKind.CANCEL:
+        msg = {"type": "cancel", "offset": entry.offset, "job_id": body["job_id"]}
+    else:
+        msg = {"type": "config", "offset": entry.offset, "config": body}
+    frame: bytes = msgpack.packb(msg, use_bin_type=True)
+    entry.frames[FRAME_KEY] = frame
+    return frame
+
+
+class StoreSession:
+    """What the broker remembers about one store link between messages."""
+
+    def __init__(self, store_id: str) -> None:
+        self.store_id = store_id
+        self.unacked: deque[tuple[int, str, datetime]] = deque(maxlen=MAX_UNACKED)
+        self.acked = 0
+        self.last_sent = 0
+
+    def sent(self, entry: Entry, at: datetime) -> None:
+        """An entry went out on the socket (jobs become ``sent`` on their ack)."""
+        self.last_sent = max(self.last_sent, entry.offset)
+        if entry.kind is EntryKind.JOB:
+            self.unacked.append((entry.offset, entry.tag, at))  # a job entry's tag: its id
+
+    def sent_job(self, offset: int, job_id: str, at: datetime) -> None:
+        self.unacked.append((offset, job_id, at))
+
+    def ack(self, offset: int) -> list[tuple[str, datetime]]:
+        """Cumulative ack: the jobs it covers, each with when it was sent."""
+        if offset <= self.acked:
+            return []
+        self.acked = offset
+        done = []
+        while self.unacked and self.unacked[0][0] <= offset:
+            _, job_id, at = self.unacked.popleft()
+            done.append((job_id, at))
+        return done

@@ -1,0 +1,160 @@
+"""The storage seam (DESIGN.md §5.5): one small interface, three backends.
+
+A backend keeps, per store, one ordered **stream** (epoch + monotonic offsets) and a set
+of **records** (order, ticket, job, expo, config, printer, link) with optimistic versions.
+Everything one request changes goes into one ``Tx`` and lands atomically: the version
+checks, the record writes and the stream appends. That is what a Redis backend does in
+one Lua script on the store's hash slot, and what SQLite does in one transaction.
+
+Records and stream payloads are JSON text: the broker serialises pydantic models once and
+backends never look inside them (Redis stores the same strings).
+
+``Wakeups`` is the "notify the node that holds a store's connection" part: after a commit
+the backend calls the listener with the store id, epoch, head offset and, when it has
+them, the new entries (in-process backends always do; Redis sends only ``offset:epoch``
+and the hub reads the gap from the stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+#: Records are identified by (kind, key); keys are global within a kind.
+DEFAULT_STREAM_MAX_LEN = 10_000
+
+
+class Kind(StrEnum):
+    CONFIG = "config"  # key: store_id
+    ORDER = "order"  # key: order_id
+    TICKET = "ticket"  # key: ticket_id
+    JOB = "job"  # key: job_id
+    EXPO = "expo"  # key: order_id (only for stores with an expo station)
+    PRINTER = "printer"  # key: store_id/printer_id
+    LINK = "link"  # key: store_id
+
+
+class EntryKind(StrEnum):
+    """What a stream entry carries; see docs/broker.md for who receives which."""
+
+    JOB = "job"  # payload: Job; tag: job_id
+    CANCEL = "cancel"  # payload: {"job_id": …}
+    CONFIG = "config"  # payload: VersionedStoreConfig
+    TICKET = "ticket"  # payload: Ticket; tag: station_id
+    ORDER = "order"  # payload: ExpoOrder (expo roll-up); tag: expo station_id
+
+
+STORE_LINK_KINDS = frozenset({EntryKind.JOB, EntryKind.CANCEL, EntryKind.CONFIG})
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    kind: Kind
+    key: str
+    store_id: str
+    version: int
+    doc: str
+    """JSON text."""
+    live: bool
+    """Live records are listed by ``scan(live_only=True)``: active tickets, unfinished jobs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Write ``doc`` at ``version`` if the record's current version is ``expect`` (0 = absent)."""
+
+    kind: Kind
+    key: str
+    doc: str
+    version: int
+    expect: int
+    live: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    kind: EntryKind
+    payload: str
+    """JSON text of the entry's model."""
+    tag: str = ""
+    """Routing hint read without parsing the payload (a ticket's station)."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """A committed stream entry. Shared by every peer it goes to: never mutate it."""
+
+    offset: int
+    kind: EntryKind
+    payload: str
+    tag: str = ""
+    frames: dict[str, bytes | str] = field(default_factory=dict)
+    """Encoded frames cached by the websocket layer (encode once, send to many)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    puts: Sequence[Put] = ()
+    entries: Sequence[NewEntry] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    epoch: str
+    head: int
+    offsets: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSlice:
+    epoch: str
+    first: int
+    """Oldest offset still held; ``head + 1`` when the stream holds nothing."""
+    head: int
+    entries: list[Entry]
+
+
+#: (store_id, epoch, head, entries-or-empty) called in commit order, on the event loop.
+Listener = Callable[[str, str, int, Sequence[Entry]], None]
+
+
+class Storage(Protocol):
+    async def commit(self, store_id: str, tx: Tx) -> Committed:
+        """Apply ``tx`` atomically once durable; ``VersionConflict`` changes nothing."""
+        ...
+
+    async def get(self, kind: Kind, key: str) -> Record | None: ...
+
+    async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
+        """Records of one store (or every store when ``store_id`` is None)."""
+        ...
+
+    async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
+        """Entries with ``offset > after`` in order, at most ``limit``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush and close; later calls fail with ``StorageError``."""
+        ...
+
+
+class Wakeups(Protocol):
+    def listen(self, listener: Listener) -> None:
+        """Set the one function told about every commit to a watched store."""
+        ...
+
+    async def watch(self, store_id: str) -> None:
+        """This node holds a connection for the store: wake it on commits."""
+        ...
+
+    async def unwatch(self, store_id: str) -> None: ...
+
+    async def ping(self) -> None:
+        """Readiness: raise ``StorageError`` when the backend is unreachable."""
+        ...
+
+
+class Backend(Storage, Wakeups, Protocol):
+    """What ``open_storage`` returns: both seams, one object."""

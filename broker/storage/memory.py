@@ -1,0 +1,138 @@
+"""``memory://``: the whole backend in dicts. Tests and throwaway runs; a restart loses all.
+
+Each commit runs without an ``await``, so it is atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from broker.errors import StorageError, VersionConflict
+from broker.storage.base import (
+    DEFAULT_STREAM_MAX_LEN,
+    Committed,
+    Entry,
+    Kind,
+    Listener,
+    Record,
+    StreamSlice,
+    Tx,
+)
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class _Stream:
+    epoch: str
+    head: int = 0
+    entries: deque[Entry] = field(default_factory=deque)
+
+    @property
+    def first(self) -> int:
+        return self.entries[0].offset if self.entries else self.head + 1
+
+
+def slice_of(entries: Sequence[Entry], after: int, limit: int) -> list[Entry]:
+    """Entries with offset > ``after`` from an offset-ordered, gap-free sequence."""
+    if not entries:
+        return []
+    start = max(0, after + 1 - entries[0].offset)
+    if isinstance(entries, deque):
+        return [entries[i] for i in range(start, min(len(entries), start + limit))]
+    return list(entries[start : start + limit])
+
+
+class MemoryStorage:
+    def __init__(self, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -> None:
+        self._max_len = stream_max_len
+        self._records: dict[tuple[Kind, str], Record] = {}
+        self._by_store: dict[tuple[str, Kind], dict[str, None]] = {}
+        self._live: dict[tuple[str, Kind], dict[str, None]] = {}
+        self._streams: dict[str, _Stream] = {}
+        self._listener: Listener | None = None
+        self._closed = False
+
+    # -- Storage -------------------------------------------------------------------------
+    async def commit(self, store_id: str, tx: Tx) -> Committed:
+        self._check_open()
+        for put in tx.puts:
+            current = self._records.get((put.kind, put.key))
+            actual = current.version if current is not None else 0
+            if actual != put.expect:
+                raise VersionConflict(put.kind.value, put.key, put.expect, actual)
+        for put in tx.puts:
+            self._put(store_id, Record(put.kind, put.key, store_id, put.version, put.doc, put.live))
+        stream = self._stream(store_id)
+        added = []
+        for new in tx.entries:
+            stream.head += 1
+            entry = Entry(stream.head, new.kind, new.payload, new.tag)
+            stream.entries.append(entry)
+            added.append(entry)
+        while len(stream.entries) > self._max_len:
+            stream.entries.popleft()
+        if added and self._listener is not None:
+            self._listener(store_id, stream.epoch, stream.head, added)
+        return Committed(stream.epoch, stream.head, tuple(e.offset for e in added))
+
+    async def get(self, kind: Kind, key: str) -> Record | None:
+        self._check_open()
+        return self._records.get((kind, key))
+
+    async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
+        self._check_open()
+        index = self._live if live_only else self._by_store
+        if store_id is None:
+            keys = [k for (_, k2), ks in index.items() if k2 == kind for k in ks]
+        else:
+            keys = list(index.get((store_id, kind), ()))
+        return [self._records[(kind, k)] for k in keys]
+
+    async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
+        self._check_open()
+        stream = self._stream(store_id)
+        return StreamSlice(
+            stream.epoch, stream.first, stream.head, slice_of(stream.entries, after, limit)
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    # -- Wakeups -------------------------------------------------------------------------
+    def listen(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def watch(self, store_id: str) -> None:
+        """Every commit already reaches the listener: nothing to subscribe to."""
+
+    async def unwatch(self, store_id: str) -> None:
+        """See ``watch``."""
+
+    async def ping(self) -> None:
+        self._check_open()
+
+    # -- helpers -------------------------------------------------------------------------
+    def _put(self, store_id: str, record: Record) -> None:
+        self._records[(record.kind, record.key)] = record
+        self._by_store.setdefault((store_id, record.kind), {})[record.key] = None
+        live = self._live.setdefault((store_id, record.kind), {})
+        if record.live:
+            live[record.key] = None
+        else:
+            live.pop(record.key, None)
+
+    def _stream(self, store_id: str) -> _Stream:
+        stream = self._streams.get(store_id)
+        if stream is None:
+            stream = self._streams[store_id] = _Stream(new_epoch())
+        return stream
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("storage is closed")

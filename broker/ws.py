@@ -1,0 +1,425 @@
+"""The websocket data plane (DESIGN.md §5.3): ``/v1/ws/store``, ``/v1/ws/kds``, ``/v1/ws/hq``.
+
+A thin pump around the session cores: decode a frame, ask the core or a service, enqueue
+the answer. Every refusal maps to a close code: 1007 undecodable, 1008 policy/auth,
+1009 too big (websockets enforces ``max_size``), 4001 slow consumer, 4002 no hello in
+time, 4502 protocol unsupported, 4503 taken over, 1012 on drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import TypeAdapter
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from broker.auth import Claims, Scope, bearer, verify_token
+from broker.config import Settings
+from broker.errors import Unauthorized
+from broker.fleet import FleetState
+from broker.hub import Hub
+from broker.kitchen import Kitchen, Station
+from broker.limits import RateLimiter
+from broker.metrics import Metrics
+from broker.orders import Orders
+from broker.peers import HqPeer, KdsPeer, PeerOptions, StorePeer
+from broker.records import JobRecord, TicketRecord
+from broker.session_kds import KdsSession
+from broker.session_store import Resume, StoreSession, check_hello, recovery, store_frame
+from broker.storage import Backend, Entry, Kind, StreamSlice
+from protocol.close_codes import CloseCode
+from protocol.codec import decode_json, decode_msgpack, encode_msgpack, truncate_reason
+from protocol.errors import ProtocolError
+from protocol.messages.common import ErrorCode
+from protocol.messages.hq import HQ_SCREEN, Fleet, HqHello
+from protocol.messages.kds import KDS_SCREEN, KdsHello
+from protocol.messages.store import (
+    STORE_CLIENT,
+    Ack,
+    Error,
+    Hello,
+    JobStateReport,
+    PrinterStatusReport,
+    Welcome,
+)
+from protocol.tickets import ExpoOrder
+
+log = logging.getLogger(__name__)
+
+STORE_PATH, KDS_PATH, HQ_PATH = "/v1/ws/store", "/v1/ws/kds", "/v1/ws/hq"
+MSGPACK, JSON = Subprotocol("passline.v1.msgpack"), Subprotocol("passline.v1.json")
+SUBPROTOCOLS = {STORE_PATH: MSGPACK, KDS_PATH: JSON, HQ_PATH: JSON}
+REPLAY_BATCH = 500
+MAX_KDS_REPLAY = 5000
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Backend
+    hub: Hub
+    orders: Orders
+    fleet: FleetState
+    kitchen: Kitchen
+    metrics: Metrics
+
+
+class Refused(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _path(conn: ServerConnection) -> str:
+    assert conn.request is not None
+    return urlsplit(conn.request.path).path
+
+
+class WsServer:
+    def __init__(self, services: Services, secret: str) -> None:
+        self.s = services
+        self.settings = services.settings
+        self._secret = secret
+        self.links: dict[str, StorePeer] = {}
+        self.peers: set[StorePeer | KdsPeer | HqPeer] = set()
+        self._claims: dict[ServerConnection, Claims] = {}
+        self._hellos = RateLimiter(self.settings.hello_rate, self.settings.hello_burst)
+        self.server: Server | None = None
+        self.opts = PeerOptions(
+            self.settings.queue_size, self.settings.close_timeout, services.metrics
+        )
+
+    async def start(self, host: str, port: int, **kwargs: Any) -> Server:
+        st = self.settings
+        self.server = await serve(
+            self.handler,
+            host,
+            port,
+            process_request=self.process_request,
+            select_subprotocol=self.select_subprotocol,
+            compression=None,  # ~14 KiB per idle connection instead of ~64 (DESIGN.md §5.3)
+            max_size=st.max_frame,
+            max_queue=16,
+            write_limit=st.write_limit,
+            ping_interval=st.ping_interval,
+            ping_timeout=st.ping_timeout,
+            close_timeout=st.close_timeout,
+            open_timeout=st.hello_timeout,
+            **kwargs,
+        )
+        return self.server
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def drain(self, within_s: float) -> None:
+        """Stop accepting and close every peer with 1012 (reconnect elsewhere)."""
+        if self.server is None:
+            return
+        self.server.close(code=CloseCode.SERVER_RESTART, reason="server restart")
+        try:
+            async with asyncio.timeout(within_s):
+                await self.server.wait_closed()
+        except TimeoutError:
+            log.warning("drain: websocket peers still open after %.0fs", within_s)
+
+    # -- handshake -------------------------------------------------------------------------
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path not in SUBPROTOCOLS:
+            return conn.respond(HTTPStatus.NOT_FOUND, "no websocket endpoint here\n")
+        addr = conn.remote_address[0] if conn.remote_address else "?"
+        wait = self._hellos.take(str(addr))
+        if wait > 0:
+            resp = conn.respond(HTTPStatus.TOO_MANY_REQUESTS, "too many connection attempts\n")
+            resp.headers["Retry-After"] = str(max(1, round(wait)))
+            return resp
+        if path != STORE_PATH:
+            return None  # browsers authenticate with their first message
+        try:
+            claims = verify_token(self._secret, bearer(request.headers.get("Authorization")))
+        except Unauthorized as exc:
+            resp = conn.respond(HTTPStatus.UNAUTHORIZED, exc.detail + "\n")
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
+        if claims.scope is not Scope.STORE:
+            return conn.respond(HTTPStatus.FORBIDDEN, "a store token is needed here\n")
+        self._claims[conn] = claims
+        return None
+
+    def select_subprotocol(
+        self, conn: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        wanted = SUBPROTOCOLS.get(_path(conn))
+        if wanted is None or wanted in offered:
+            return wanted
+        from websockets.exceptions import NegotiationError
+
+        raise NegotiationError(f"subprotocol {wanted} is required")
+
+    # -- connections -----------------------------------------------------------------------
+    async def handler(self, conn: ServerConnection) -> None:
+        path = _path(conn)
+        gauge = self.s.metrics.connections.labels(path)
+        gauge.inc()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                if path == STORE_PATH:
+                    await self._store(conn, tasks, self._claims.pop(conn))
+                elif path == KDS_PATH:
+                    await self._kds(conn, tasks)
+                else:
+                    await self._hq(conn, tasks)
+        except* Refused as group:
+            exc = group.exceptions[0]
+            assert isinstance(exc, Refused)
+            log.info("refused %s from %s: %d %s", path, conn.remote_address, exc.code, exc.reason)
+            self.s.metrics.closes.labels(str(int(exc.code))).inc()
+            await _close(conn, exc.code, exc.reason, self.settings.close_timeout)
+        except* ConnectionClosed:
+            pass
+        finally:
+            self._claims.pop(conn, None)
+            gauge.dec()
+
+    async def _recv(self, conn: ServerConnection, adapter: TypeAdapter[T], binary: bool) -> T:
+        data = await conn.recv()
+        try:
+            if binary:
+                return decode_msgpack(data, adapter, self.settings.max_frame)  # type: ignore[arg-type]
+            return decode_json(data, adapter, self.settings.max_frame)
+        except ProtocolError as exc:
+            raise Refused(exc.code, exc.reason) from None
+
+    async def _hello(self, conn: ServerConnection, adapter: TypeAdapter[T], binary: bool) -> T:
+        try:
+            async with asyncio.timeout(self.settings.hello_timeout):
+                return await self._recv(conn, adapter, binary)
+        except TimeoutError:
+            raise Refused(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
+
+    # -- store link ------------------------------------------------------------------------
+    async def _store(
+        self, conn: ServerConnection, tasks: asyncio.TaskGroup, claims: Claims
+    ) -> None:
+        hello = await self._hello(conn, STORE_CLIENT, binary=True)
+        if not isinstance(hello, Hello):
+            raise Refused(CloseCode.POLICY, "expected hello first")
+        refusal = check_hello(hello, claims.store)
+        if refusal is not None:
+            raise Refused(refusal.code, refusal.reason)
+        store_id = hello.store_id
+        session = StoreSession(store_id)
+        peer = StorePeer(session, conn, tasks, self.opts, f"{STORE_PATH} store={store_id}")
+        old = self.links.get(store_id)
+        self.links[store_id] = peer
+        if old is not None:
+            log.info("store=%s: newer link takes over", store_id)
+            old.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
+        self.peers.add(peer)
+        try:
+            await self._serve_store(conn, peer, hello)
+        finally:
+            peer.stop()
+            self.peers.discard(peer)
+            await self.s.hub.detach(peer)
+            if self.links.get(store_id) is peer:
+                del self.links[store_id]
+                await self.s.fleet.set_link(store_id, False, hello.client_version)
+
+    async def _serve_store(self, conn: ServerConnection, peer: StorePeer, hello: Hello) -> None:
+        store_id, session = hello.store_id, peer.session
+        epoch, head = await self.s.hub.attach(peer)
+        first = (await self.s.storage.read(store_id, head, 0)).first
+        mode = recovery(hello, StreamSlice(epoch, min(first, head + 1), head, []))
+        config = await self.s.orders.config(store_id)
+        now = datetime.now(UTC)
+        if mode is Resume.REPLAY:
+            assert hello.resume is not None
+            welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config)
+            await conn.send(encode_msgpack(welcome))
+            await self._replay_store(conn, session, hello.resume.offset, head)
+        else:
+            jobs = [
+                JobRecord.model_validate_json(r.doc)
+                for r in await self.s.storage.scan(store_id, Kind.JOB, live_only=True)
+            ]
+            jobs.sort(key=lambda jr: (jr.job.created_at, jr.job.job_id))
+            welcome = Welcome(
+                epoch=epoch,
+                offset=head,
+                recovered=False,
+                config=config,
+                jobs=tuple(j.job for j in jobs),
+            )
+            await conn.send(encode_msgpack(welcome))
+            for jr in jobs:
+                session.sent_job(head, jr.job.job_id, now)
+        log.info("store=%s online recovered=%s offset=%d", store_id, mode is Resume.REPLAY, head)
+        await self.s.fleet.set_link(store_id, True, hello.client_version)
+        peer.start()
+        while True:
+            msg = await self._recv(conn, STORE_CLIENT, binary=True)
+            await self._store_message(peer, msg)
+
+    async def _replay_store(
+        self, conn: ServerConnection, session: StoreSession, after: int, head: int
+    ) -> None:
+        while after < head:
+            got = await self.s.storage.read(session.store_id, after, REPLAY_BATCH)
+            if not got.entries or got.entries[0].offset != after + 1:
+                raise Refused(CloseCode.TRY_AGAIN_LATER, "history moved: reconnect")
+            for entry in got.entries:
+                if entry.offset > head:
+                    return
+                frame = store_frame(entry)
+                if frame is not None:
+                    await conn.send(frame)
+                    session.sent(entry, datetime.now(UTC))
+                after = entry.offset
+
+    async def _store_message(self, peer: StorePeer, msg: object) -> None:
+        store_id = peer.store_id
+        if isinstance(msg, Ack):
+            done = peer.session.ack(msg.offset)
+            if done:
+                await self.s.fleet.acked(store_id, done)
+        elif isinstance(msg, JobStateReport):
+            error = await self.s.fleet.job_state(store_id, msg)
+            if error is not None:
+                code = (
+                    ErrorCode.NOT_FOUND
+                    if error.startswith("no job")
+                    else ErrorCode.ILLEGAL_TRANSITION
+                )
+                reply = Error(code=code, message=error[:500], ref=msg.job_id[:64])
+                peer.offer(encode_msgpack(reply))
+        elif isinstance(msg, PrinterStatusReport):
+            await self.s.fleet.printer_status(store_id, msg.printer_id, msg.status)
+        elif isinstance(msg, Error):
+            log.warning("store=%s reports error %s: %s", store_id, msg.code, msg.message)
+        else:
+            raise Refused(CloseCode.POLICY, "hello was already sent")
+
+    # -- KDS -------------------------------------------------------------------------------
+    def _browser_claims(self, token: str, scope: Scope) -> Claims:
+        try:
+            claims = verify_token(self._secret, token)
+        except Unauthorized as exc:
+            raise Refused(CloseCode.POLICY, exc.detail) from None
+        if claims.scope is not scope:
+            raise Refused(CloseCode.POLICY, f"a {scope.value} token is needed here")
+        return claims
+
+    async def _kds(self, conn: ServerConnection, tasks: asyncio.TaskGroup) -> None:
+        hello = await self._hello(conn, KDS_SCREEN, binary=False)
+        if not isinstance(hello, KdsHello):
+            raise Refused(CloseCode.POLICY, "expected hello first")
+        claims = self._browser_claims(hello.token, Scope.KDS)
+        if claims.store != hello.store or claims.station not in (None, hello.station):
+            raise Refused(CloseCode.POLICY, "token is not for this store/station")
+        config = await self.s.orders.config(hello.store)
+        station = config.station(hello.station) if config is not None else None
+        if station is None:
+            raise Refused(CloseCode.POLICY, f"unknown station {hello.station!r}")
+        session = KdsSession(hello.store, station)
+        label = f"{KDS_PATH} store={hello.store} station={hello.station}"
+        peer = KdsPeer(session, conn, tasks, self.opts, label)
+        self.peers.add(peer)
+        try:
+            await self._serve_kds(conn, peer, hello)
+        finally:
+            peer.stop()
+            self.peers.discard(peer)
+            await self.s.hub.detach(peer)
+
+    async def _serve_kds(self, conn: ServerConnection, peer: KdsPeer, hello: KdsHello) -> None:
+        session, store = peer.session, hello.store
+        epoch, head = await self.s.hub.attach(peer)
+        records = await self.s.storage.scan(store, Kind.TICKET, live_only=True)
+        tickets = [TicketRecord.model_validate_json(r.doc).ticket for r in records]
+        session.load(t for t in tickets if t.station_id == session.station.station_id)
+        replay = await self._kds_replay(hello, epoch, head)
+        if replay is not None:
+            for frame in session.replay(replay, head):
+                await conn.send(frame)
+        else:
+            orders: list[ExpoOrder] = []
+            if session.expo:
+                raw = await self.s.storage.scan(store, Kind.EXPO, live_only=True)
+                orders = [ExpoOrder.model_validate_json(r.doc) for r in raw]
+            await conn.send(session.snapshot(epoch, head, orders).model_dump_json())
+        peer.start()
+        station = Station(store, session.station.station_id, session.expo)
+        while True:
+            msg = await self._recv(conn, KDS_SCREEN, binary=False)
+            if isinstance(msg, KdsHello):
+                raise Refused(CloseCode.POLICY, "hello was already sent")
+            reply = await self.s.kitchen.act(station, msg)
+            peer.offer(reply.model_dump_json())
+
+    async def _kds_replay(self, hello: KdsHello, epoch: str, head: int) -> list[Entry] | None:
+        pos = hello.resume
+        if (
+            pos is None
+            or pos.epoch != epoch
+            or pos.offset > head
+            or head - pos.offset > MAX_KDS_REPLAY
+        ):
+            return None
+        entries: list[Entry] = []
+        after = pos.offset
+        while after < head:
+            got = await self.s.storage.read(hello.store, after, REPLAY_BATCH)
+            if not got.entries or got.entries[0].offset != after + 1:
+                return None  # trimmed: a snapshot instead
+            entries.extend(e for e in got.entries if e.offset <= head)
+            after = got.entries[-1].offset
+        return entries
+
+    # -- HQ --------------------------------------------------------------------------------
+    async def _hq(self, conn: ServerConnection, tasks: asyncio.TaskGroup) -> None:
+        hello = await self._hello(conn, HQ_SCREEN, binary=False)
+        if not isinstance(hello, HqHello):
+            raise Refused(CloseCode.POLICY, "expected hello first")
+        self._browser_claims(hello.token, Scope.HQ)
+        peer = HqPeer(conn, tasks, self.opts, HQ_PATH)
+        self.s.hub.attach_hq(peer)
+        self.peers.add(peer)
+        try:
+            fleet = Fleet(stores=tuple(await self.s.fleet.fleet()))
+            await conn.send(fleet.model_dump_json())
+            peer.start()
+            while True:
+                await self._recv(conn, HQ_SCREEN, binary=False)
+                raise Refused(CloseCode.POLICY, "hello was already sent")
+        finally:
+            peer.stop()
+            self.peers.discard(peer)
+            self.s.hub.detach_hq(peer)
+
+
+async def _close(conn: ServerConnection, code: CloseCode, reason: str, within_s: float) -> None:
+    try:
+        async with asyncio.timeout(within_s):
+            await conn.close(int(code), truncate_reason(reason))
+    except TimeoutError:
+        conn.transport.abort()
+
+
+__all__ = ["HQ_PATH", "KDS_PATH", "STORE_PATH", "Headers", "Services", "WsServer"]
