@@ -1,0 +1,22 @@
+// Words for the link state, shared by the station screen and HQ.
+
+import { clock } from './dom.js';
+
+export function linkText(link) {
+  var now = Date.now();
+  var retryIn = Math.max(0, Math.ceil((link.retryAt - now) / 1000));
+  if (link.state === 'live') return { pill: '● LIVE', bar: '' };
+  if (link.state === 'connecting') {
+    return { pill: '◌ CONNECTING', bar: 'Connecting to the broker…' + (link.error ? ' (' + link.error + ')' : '') };
+  }
+  if (link.state === 'refused') {
+    return {
+      pill: '✕ REFUSED',
+      bar: 'The broker refused this screen: ' + link.error + ' · check the token and store/station · retry in ' + retryIn + ' s',
+    };
+  }
+  return {
+    pill: '✕ OFFLINE',
+    bar: 'LINK LOST since ' + clock(link.since) + ' — ' + (link.error || 'no connection') + ' · retrying in ' + retryIn + ' s',
+  };
+}
