@@ -194,7 +194,10 @@ KdsScreen.prototype.select = function (item) {
 KdsScreen.prototype.bumpSelected = function () {
   var item = this.selected();
   if (!item) return;
-  if (this.state.isExpo()) this.act('serve', item);
+  if (this.state.isExpo()) {
+    if (item.state === 'ready') this.act('serve', item);
+    else this.toastText(orderNumber(item.order, item.order_id) + ' is not ready yet');
+  }
   else if (item.state === 'voided') this.act('dismiss', item);
   else this.act('bump', item);
 };

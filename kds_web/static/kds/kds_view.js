@@ -147,7 +147,9 @@ export function expoCard(o, ctx) {
       h('ol', { class: 'lines stations' }, rows),
       o.state === 'ready' ? h('div', { class: 'all-ready', text: 'READY — serve' }) : null,
       h('footer', { class: 'card-foot' }, [
-        h('button', { class: 'btn bump', onclick: stop(function () { ctx.onAction('serve', o); }), text: o.state === 'ready' ? 'Served ✓' : 'Serve' }),
+        o.state === 'ready'
+          ? h('button', { class: 'btn bump', onclick: stop(function () { ctx.onAction('serve', o); }), text: 'Served ✓' })
+          : h('div', { class: 'waiting', text: 'waiting for ' + (o.stations.length - ready) + ' of ' + o.stations.length }),
       ]),
     ]
   );
