@@ -38,5 +38,14 @@ def schema(out: Path) -> None:
     click.echo(f"wrote {len(paths)} schemas to {out}")
 
 
+def _register() -> None:
+    from passline.cmd_printer_sim import printer_sim
+
+    cli.add_command(printer_sim)
+
+
+_register()
+
+
 def main() -> None:
     cli()
