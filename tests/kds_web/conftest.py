@@ -9,6 +9,7 @@ each other's tickets.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import threading
@@ -52,8 +53,8 @@ def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
         ready.set()
 
 
-@pytest.fixture(scope="session")
-def broker() -> Iterator[RunningBroker]:
+@contextlib.contextmanager
+def broker_thread() -> Iterator[RunningBroker]:
     ready = threading.Event()
     box: dict[str, Any] = {}
     thread = threading.Thread(target=_serve, args=(ready, box), name="broker", daemon=True)
@@ -61,15 +62,31 @@ def broker() -> Iterator[RunningBroker]:
     assert ready.wait(30), "broker did not start"
     if "error" in box:
         raise box["error"]
-    yield RunningBroker(
-        http=f"http://127.0.0.1:{box['http_port']}",
-        ws=f"ws://127.0.0.1:{box['ws_port']}",
-        http_port=box["http_port"],
-        ws_port=box["ws_port"],
-        loop=box["loop"],
-    )
-    box["loop"].call_soon_threadsafe(box["stop"].set)
-    thread.join(15)
+    try:
+        yield RunningBroker(
+            http=f"http://127.0.0.1:{box['http_port']}",
+            ws=f"ws://127.0.0.1:{box['ws_port']}",
+            http_port=box["http_port"],
+            ws_port=box["ws_port"],
+            loop=box["loop"],
+        )
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[RunningBroker]:
+    """One broker for the session; tests keep apart by store id."""
+    with broker_thread() as b:
+        yield b
+
+
+@pytest.fixture
+def private_broker() -> Iterator[RunningBroker]:
+    """A broker of the test's own, for pictures of a whole fleet."""
+    with broker_thread() as b:
+        yield b
 
 
 @pytest.fixture

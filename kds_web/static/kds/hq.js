@@ -13,6 +13,7 @@ var PAGE_SIZE = 50;
 var ALERTS_SHOWN = 30;
 var CLEARED_JOB_STATES = { printed: true, cancelled: true, printing: true, spooled: true };
 var PRINTER_STATES = ['ready', 'warning', 'error', 'offline', 'unknown'];
+var NEVER_BEFORE = Date.UTC(2001, 0, 1); // a link "since" before this means it never connected
 
 export function startHq(root) {
   var saved = loadSaved(SAVED_KEY);
@@ -36,7 +37,7 @@ export function startHq(root) {
 // What is wrong with a printer, as short chips (protocol/status.py fields).
 export function printerChips(status) {
   if (!status) return ['no report yet'];
-  if (!status.reachable) return ['offline'];
+  if (!status.reachable) return []; // the state says OFFLINE already
   var chips = [];
   if (status.paper === 'out') chips.push('paper out');
   else if (status.paper === 'near_end') chips.push('paper low');
@@ -106,6 +107,12 @@ Hq.prototype.onMessage = function (msg) {
     msg.stores.forEach(function (s) { stores[s.store_id] = s; });
     this.stores = stores;
     this.synced = true;
+    var self = this;
+    msg.stores.forEach(function (s) {
+      s.printers.forEach(function (p) {
+        if (p.status && p.status.state === 'ready') self.clearHeld(s.store_id, p.printer_id);
+      });
+    });
   } else if (msg.type === 'store_link') {
     var s = this.stores[msg.store_id];
     if (!s) {
@@ -115,6 +122,7 @@ Hq.prototype.onMessage = function (msg) {
     s.link = { online: msg.online, since: msg.since, client_version: msg.client_version || null };
   } else if (msg.type === 'printer_status') {
     this.putPrinter(msg.store_id, msg.printer_id, msg.status);
+    if (msg.status.state === 'ready') this.clearHeld(msg.store_id, msg.printer_id);
   } else if (msg.type === 'job_alert') {
     this.putAlert(msg);
   } else if (msg.type === 'error') {
@@ -143,6 +151,28 @@ Hq.prototype.putPrinter = function (storeId, printerId, status) {
 Hq.prototype.putAlert = function (a) {
   if (CLEARED_JOB_STATES[a.state]) delete this.alerts[a.job_id];
   else this.alerts[a.job_id] = { store_id: a.store_id, job_id: a.job_id, printer_id: a.printer_id, state: a.state, reason: a.reason, at: Date.now() };
+  this.countAlerts();
+};
+
+// The broker announces a job when it gets stuck, not when it prints after all: a held job
+// is taken as moving again once its printer reports ready. Terminal ones (failed,
+// uncertain, expired) stay until someone dismisses them.
+Hq.prototype.clearHeld = function (storeId, printerId) {
+  var alerts = this.alerts;
+  Object.keys(alerts).forEach(function (id) {
+    var a = alerts[id];
+    if (a.state === 'held' && a.store_id === storeId && a.printer_id === printerId) delete alerts[id];
+  });
+  this.countAlerts();
+};
+
+Hq.prototype.dismissAlert = function (jobId) {
+  delete this.alerts[jobId];
+  this.countAlerts();
+  this.render();
+};
+
+Hq.prototype.countAlerts = function () {
   var by = {};
   var alerts = this.alerts;
   Object.keys(alerts).forEach(function (id) {
@@ -250,24 +280,30 @@ Hq.prototype.renderTotals = function (all) {
   function tile(cls, n, label, id) {
     return h('div', { class: 'tile ' + cls + (n > 0 ? '' : ' zero'), id: id }, [h('span', { class: 'n', text: n.toLocaleString() }), h('span', { class: 'l', text: label })]);
   }
-  var tiles = [
-    tile('online', online, 'stores online', 'stores-online'),
-    tile('offline', all.length - online, 'stores offline', 'stores-offline'),
-    h('div', { class: 'tile-sep' }),
-  ];
-  PRINTER_STATES.forEach(function (st) {
-    if (st === 'unknown' && !counts.unknown) return;
-    tiles.push(tile('p-' + st, counts[st], 'printers ' + st, 'printers-' + st));
+  var printers = PRINTER_STATES.filter(function (st) {
+    return st !== 'unknown' || counts.unknown > 0;
+  }).map(function (st) {
+    return tile('p-' + st, counts[st], st, 'printers-' + st);
   });
-  replaceChildren(this.totalsEl, tiles);
+  replaceChildren(this.totalsEl, [
+    h('div', { class: 'group' }, [
+      h('span', { class: 'group-l', text: 'Stores' }),
+      tile('online', online, 'online', 'stores-online'),
+      tile('offline', all.length - online, 'offline', 'stores-offline'),
+    ]),
+    h('div', { class: 'group' }, [h('span', { class: 'group-l', text: 'Printers' })].concat(printers)),
+  ]);
 };
 
 Hq.prototype.storeRow = function (s, sev, now) {
   var link = s.link || { online: false, since: null };
-  var since = link.since ? Date.parse(link.since) : now;
+  var since = link.since ? Date.parse(link.since) : NaN;
+  var known = !isNaN(since) && since > NEVER_BEFORE;
   var linkText = link.online
-    ? 'online since ' + clock(since) + (link.client_version ? ' · v' + link.client_version : '')
-    : 'OFFLINE for ' + age((now - since) / 1000);
+    ? 'online since ' + (known ? clock(since) : '?') + (link.client_version ? ' · v' + link.client_version : '')
+    : known
+      ? 'OFFLINE for ' + age((now - since) / 1000)
+      : 'OFFLINE · never connected';
   var alerts = this.alertsByStore[s.store_id] || 0;
   return h('div', { class: 'store sev-' + sev + (link.online ? '' : ' is-offline'), dataset: { store: s.store_id } }, [
     h('div', { class: 'store-head' }, [
@@ -303,6 +339,7 @@ Hq.prototype.storeRow = function (s, sev, now) {
 };
 
 Hq.prototype.renderAlerts = function (now) {
+  var self = this;
   var alerts = this.alerts;
   var stores = this.stores;
   var list = Object.keys(alerts).map(function (id) { return alerts[id]; });
@@ -320,6 +357,7 @@ Hq.prototype.renderAlerts = function (now) {
                 h('span', { class: 'a-state', text: a.state.toUpperCase() }),
                 h('span', { class: 'a-store', text: st ? st.name : a.store_id }),
                 h('span', { class: 'a-when', text: age((now - a.at) / 1000) + ' ago' }),
+                h('button', { class: 'a-x', title: 'dismiss', text: '✕', onclick: function () { self.dismissAlert(a.job_id); } }),
               ]),
               h('div', { class: 'a-body', text: a.printer_id + (a.reason ? ' — ' + a.reason : '') }),
               h('div', { class: 'a-job', text: a.job_id }),
