@@ -50,7 +50,7 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = Problem(title=title, status=status, detail=detail, errors=tuple(errors or ()))
+    body = Problem(title=title, status=status, detail=detail, errors=with_paths(errors))
     return Response(body.model_dump_json(exclude_none=True), status, headers, media_type=PROBLEM)
 
 
@@ -63,6 +63,14 @@ def field_errors(errors: list[Any], strip_body: bool = True) -> list[dict[str, A
             loc = loc[1:]
         out.append({"loc": loc, "path": ".".join(str(p) for p in loc), "msg": str(err.get("msg"))})
     return out
+
+
+def with_paths(errors: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...]:
+    """Every error names its field both as ``loc`` (a list) and ``path`` (dotted)."""
+    return tuple(
+        {**e, "path": ".".join(str(p) for p in e.get("loc", ()))} if "path" not in e else e
+        for e in errors or ()
+    )
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
@@ -133,7 +141,7 @@ class Api:
             )
         except BrokerError as exc:
             body = Problem(
-                title=exc.title, status=exc.status, detail=exc.detail, errors=tuple(exc.errors)
+                title=exc.title, status=exc.status, detail=exc.detail, errors=with_paths(exc.errors)
             )
         return BatchResult(status=body.status, body=body.model_dump(mode="json", exclude_none=True))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,12 @@ async def store(ep: Endpoints) -> str:
         r = await http.put("/v1/stores/s-001/config", json=store_config())
         assert r.status_code == 200, r.text
     return "s-001"
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """The broker runs on uvloop in production (``passline broker``): test it there too."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - windows
+        return {"asyncio": asyncio.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}
