@@ -71,9 +71,11 @@ class SerialTransport(ThreadedTransport):
 
         self._serial.timeout = timeout_s
         try:
-            data: bytes = self._serial.read(max_bytes if self._serial.in_waiting else 1)
-            if data and self._serial.in_waiting:
-                data += self._serial.read(min(self._serial.in_waiting, max_bytes - len(data)))
+            waiting = self._serial.in_waiting
+            data: bytes = self._serial.read(min(waiting, max_bytes) if waiting else 1)
+            more = min(self._serial.in_waiting, max_bytes - len(data))
+            if data and more > 0:  # what else is already there, without waiting for it
+                data += self._serial.read(more)
         except serial.SerialException as exc:
             raise OSError(str(exc)) from None
         return data
