@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
@@ -63,7 +64,7 @@ def test_bump_by_click_and_keyboard_recall_and_a_mirror_screen(store: Store, new
     b = new_page(store.kds_url("grill"))
     live(a)
     live(b)
-    first = store.submit([BURGER], table="7")
+    first = store.submit([BURGER, {**KUNG_PAO, "name": "回锅肉"}], table="7")
     second = store.submit([KUNG_PAO], table="8")
     for page in (a, b):
         expect(ticket_card(page, first["order_id"])).to_be_visible()
@@ -74,7 +75,14 @@ def test_bump_by_click_and_keyboard_recall_and_a_mirror_screen(store: Store, new
     a.keyboard.press("s")
     expect(ticket_card(b, first["order_id"]).locator(".badge.cooking")).to_be_visible()
 
-    # bump one line by tapping it on B; A mirrors it
+    # bump one line by keyboard on A (↓ picks the first line, b bumps it); B mirrors it
+    a.keyboard.press("ArrowDown")
+    a.keyboard.press("b")
+    expect(ticket_card(b, first["order_id"]).locator(".line.st-ready .name")).to_have_text(
+        "Double cheeseburger"
+    )
+
+    # bump a line by tapping it on B; A mirrors it
     ticket_card(b, second["order_id"]).locator(".line").first.click()
     expect(ticket_card(a, second["order_id"])).to_have_count(0)  # its only line: ticket ready
     expect(ticket_card(b, second["order_id"])).to_have_count(0)
@@ -224,3 +232,49 @@ def test_station_screenshot(store: Store, new_page: Any) -> None:
     expect(page.locator("article.ticket.selected .badge.cooking")).to_be_visible()
     page.mouse.move(0, 0)
     save_screenshot(page, "kds-station.png")
+
+
+def test_paging_sound_and_a_custom_key_map(store: Store, new_page: Any) -> None:
+    store.configure(station_config())
+    page = new_page(store.kds_url("grill", keys="bump:b+Space,next:n"))
+    live(page)
+    expect(page.locator(".tb-btn.sound")).to_have_text("♪ tap for sound")
+    orders = [store.submit([item("1", f"Dish {n}"), item("2", "宫保鸡丁")]) for n in range(12)]
+    expect(page.locator("article.ticket[data-order]").first).to_have_attribute(
+        "data-order", orders[0]["order_id"]
+    )
+    expect(page.locator(".pager")).not_to_have_text("1 / 1")
+    page_one = page.locator("article.ticket").evaluate_all("cs => cs.map(c => c.dataset.order)")
+    assert 0 < len(page_one) < 12
+
+    page.keyboard.press("n")  # custom "next page" key
+    expect(page.locator(".pager")).to_have_text(re.compile(r"^2 / \d+$"))
+    page_two = page.locator("article.ticket").evaluate_all("cs => cs.map(c => c.dataset.order)")
+    assert page_two and not set(page_one) & set(page_two)
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator(".pager")).to_have_text(re.compile(r"^1 / \d+$"))
+
+    # the first key press unlocked sound; "m" mutes
+    expect(page.locator(".tb-btn.sound")).to_have_text("♪ on")
+    page.keyboard.press("m")
+    expect(page.locator(".tb-btn.sound")).to_have_text("♪ muted")
+
+    page.keyboard.press("1")
+    page.keyboard.press("b")  # custom bump key (the default line-bump key, taken over)
+    expect(ticket_card(page, orders[0]["order_id"])).to_have_count(0)
+    assert page.js_errors == []
+
+
+def test_a_screen_without_settings_asks_for_them(store: Store, new_page: Any) -> None:
+    store.configure(station_config())
+    page = new_page(f"{store.broker.http}/kds/")
+    expect(page.locator("form.setup")).to_be_visible()
+    params = parse_qs(urlsplit(store.kds_url("bar")).query)
+    for name in ("store", "station", "token", "ws"):
+        page.locator(f"#setup-{name}").fill(params[name][0])
+    page.locator("form.setup button").click()
+    live(page)
+    expect(page.locator(".topbar .title")).to_have_text("Bar")
+    page.goto(f"{store.broker.http}/kds/")  # remembered on this device
+    live(page)
+    expect(page.locator(".topbar .title")).to_have_text("Bar")

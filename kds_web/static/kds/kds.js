@@ -358,32 +358,28 @@ KdsScreen.prototype.renderCards = function (items, expo) {
     return expo ? expoCard(item, ctx) : ticketCard(item, ctx);
   }
   this.measureEl.dataset.width = colWidth + 'px';
-  var pages = paginate(items.map(function (it) { return build(it, '', false); }), this.measureEl, columns, colHeight);
+  var probes = items.map(function (it) { return build(it, '', false); });
+  var pages = paginate(probes, this.measureEl, columns, colHeight);
   this.pageCount = Math.max(1, pages.length);
   this.page = Math.max(0, Math.min(this.page, this.pageCount - 1));
-  // rebuild the current page's cards with their key numbers and selection
-  var flat = [];
-  var offset = 0;
-  pages.forEach(function (p, pi) {
-    var n = 0;
-    p.forEach(function (col) { n += col.length; });
-    if (pi < self.page) offset += n;
-  });
+  // the current page's cards in placement order: that order gives the number keys
   var page = pages[this.page] || [];
-  page.forEach(function (col) { col.forEach(function () { flat.push(items[offset + flat.length]); }); });
+  var order = [];
+  page.forEach(function (col) { order = order.concat(col); });
+  order.sort(function (a, b) { return a - b; });
+  var flat = order.map(function (i) { return items[i]; });
   this.visible = flat;
   var ids = flat.map(function (v) { return v.ticket_id || v.order_id; });
   if (selId && ids.indexOf(selId) >= 0) this.selectedIndex = ids.indexOf(selId);
   this.selectedIndex = Math.max(0, Math.min(this.selectedIndex, flat.length - 1));
-  var k = 0;
   var colEls = page.map(function (col) {
     return h(
       'div',
       { class: 'column', style: 'width:' + colWidth + 'px' },
-      col.map(function (oldCard) {
-        var i = k++;
-        var card = build(flat[i], i < 9 ? String(i + 1) : '', i === self.selectedIndex);
-        if (oldCard.classList.contains('overflow')) {
+      col.map(function (i) {
+        var n = order.indexOf(i);
+        var card = build(items[i], n < 9 ? String(n + 1) : '', n === self.selectedIndex);
+        if (probes[i].classList.contains('overflow')) {
           card.classList.add('overflow');
           card.style.maxHeight = colHeight + 'px';
         }

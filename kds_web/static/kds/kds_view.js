@@ -155,9 +155,12 @@ export function expoCard(o, ctx) {
   );
 }
 
-// Pack cards top-to-bottom into columns of the page's height, columns left to right, then
-// pages. Heights are measured in `measure` (an off-screen column of the same width).
-// A card taller than a column gets its own column and is clipped with "▼ more".
+// Lay cards out like text: left to right across the columns, then the next row under
+// each, so a few tickets spread over the whole screen and the numbers 1–9 read in
+// order. A card that does not fit under its column tries the columns after it; when none
+// has room a new page starts. A card taller than the screen gets a column to itself and
+// is clipped with "▼ more". Heights are measured in `measure` (off screen, same width).
+// Returns pages, each a list of columns, each a list of indexes into `cards`.
 export function paginate(cards, measure, columns, columnHeight) {
   measure.style.width = measure.dataset.width;
   cards.forEach(function (c) { measure.appendChild(c); });
@@ -165,24 +168,37 @@ export function paginate(cards, measure, columns, columnHeight) {
   cards.forEach(function (c) { measure.removeChild(c); });
   var gap = 10;
   var pages = [];
-  var page = null;
-  var col = null;
-  var used = 0;
+  var cols = null;
+  var used = null;
+  var next = 0;
+  function newPage() {
+    cols = [];
+    used = [];
+    for (var c = 0; c < columns; c++) {
+      cols.push([]);
+      used.push(0);
+    }
+    pages.push(cols);
+    next = 0;
+  }
+  newPage();
   cards.forEach(function (card, i) {
     var hgt = heights[i];
-    if (col && used > 0 && used + gap + hgt <= columnHeight) {
-      col.push(card);
-      used += gap + hgt;
-      return;
+    var placed = -1;
+    for (var k = next; k < columns && placed < 0; k++) {
+      var room = used[k] === 0 ? columnHeight : columnHeight - used[k] - gap;
+      if (hgt <= room || used[k] === 0) placed = k;
     }
-    if (!page || page.length >= columns) {
-      page = [];
-      pages.push(page);
+    if (placed < 0) {
+      newPage();
+      placed = 0;
     }
-    col = [card];
-    page.push(col);
-    used = hgt;
     if (hgt > columnHeight) card.classList.add('overflow');
+    used[placed] += (used[placed] ? gap : 0) + hgt;
+    cols[placed].push(i);
+    next = (placed + 1) % columns;
   });
-  return pages;
+  return pages.map(function (p) {
+    return p.filter(function (col) { return col.length > 0; });
+  });
 }

@@ -73,17 +73,27 @@ export function formatKeyMap(map) {
     .join(',');
 }
 
-// key -> action lookup, overrides replacing the defaults action by action.
+// key -> action lookup. An override replaces that action's default keys, and a key it
+// names is taken away from whatever default action had it.
 export function KeyMap(overrides) {
-  var map = Object.assign({}, DEFAULT_KEYS, overrides || {});
+  var extra = overrides || {};
+  var map = Object.assign({}, DEFAULT_KEYS, extra);
   this.actions = map;
   this.byKey = {};
   var self = this;
-  Object.keys(map).forEach(function (action) {
-    map[action].forEach(function (k) {
-      self.byKey[norm(k)] = action;
+  function bind(actions) {
+    Object.keys(actions).forEach(function (action) {
+      actions[action].forEach(function (k) {
+        self.byKey[norm(k)] = action;
+      });
     });
+  }
+  var defaults = {};
+  Object.keys(DEFAULT_KEYS).forEach(function (a) {
+    if (!extra[a]) defaults[a] = DEFAULT_KEYS[a];
   });
+  bind(defaults);
+  bind(extra);
 }
 
 KeyMap.prototype.action = function (ev) {
