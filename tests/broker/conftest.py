@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -72,3 +73,19 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     except ImportError:  # pragma: no cover - windows
         return {"asyncio": asyncio.new_event_loop}
     return {"uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture
+def broker_with(storage: str) -> Any:
+    """Start a broker with some settings changed: ``async with broker_with(queue_size=8)``."""
+
+    @contextlib.asynccontextmanager
+    async def start(**settings: object) -> AsyncIterator[tuple[Broker, Endpoints]]:
+        async with start_broker(test_settings(storage, **settings)) as b:
+            ep = Endpoints(f"http://127.0.0.1:{b.http_port}", f"ws://127.0.0.1:{b.ws_port}")
+            async with ep.client(token("hq")) as http:
+                r = await http.put("/v1/stores/s-001/config", json=store_config())
+                assert r.status_code == 200
+            yield b, ep
+
+    return start
