@@ -39,6 +39,11 @@ def schema(out: Path) -> None:
 
 
 def _register() -> None:
+    from passline.cmd_broker import broker
+    from passline.cmd_token import token
+
+    cli.add_command(broker)
+    cli.add_command(token)
     from passline.cmd_printer_sim import printer_sim
 
     cli.add_command(printer_sim)
