@@ -49,8 +49,8 @@ def test_a_cut_link_shows_and_resumes_without_reload_or_doubles(
 
     page = new_page()
     sent = hellos(page)
-    url = store.kds_url("grill").replace(store.broker.http, f"http://127.0.0.1:{http.port}")
-    page.goto(url.replace(store.broker.ws, f"ws://127.0.0.1:{ws.port}"))
+    url = store.kds_url("grill", ws=f"ws://127.0.0.1:{ws.port}")
+    page.goto(url.replace(store.broker.http, f"http://127.0.0.1:{http.port}"))
     live(page)
     expect(ticket_card(page, before["order_id"])).to_be_visible()
     page.evaluate("window.__sameDocument = true")
@@ -81,4 +81,14 @@ def test_a_cut_link_shows_and_resumes_without_reload_or_doubles(
     expect(ticket_card(page, later["order_id"])).to_have_count(1)
     assert sent[-1]["resume"] is None
     expect(page.locator("article.ticket")).to_have_count(4)
+    assert page.js_errors == []
+
+
+def test_a_refused_token_is_shown_not_hidden(store: Store, new_page: Any) -> None:
+    store.configure(station_config())
+    url = store.kds_url("grill").replace("token=", "token=not-a-token-")
+    page = new_page(url)
+    expect(page.locator("body")).to_have_attribute("data-link", "refused")
+    expect(page.locator("#link")).to_have_text("✕ REFUSED")
+    expect(page.locator("#link-bar")).to_contain_text("refused this screen")
     assert page.js_errors == []

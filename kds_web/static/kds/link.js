@@ -113,7 +113,7 @@ Link.prototype.connect = function () {
   ws.onclose = function (ev) {
     if (self.ws !== ws) return;
     self.ws = null;
-    var why = 'closed ' + ev.code + (ev.reason ? ': ' + ev.reason : '');
+    var why = ev.code === 1006 ? 'connection dropped' : 'closed ' + ev.code + (ev.reason ? ': ' + ev.reason : '');
     if (isTerminal(ev.code)) self.refuse(why);
     else self.lose(why);
   };
