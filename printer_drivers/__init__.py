@@ -16,8 +16,8 @@ from printer_drivers.errors import (
 )
 from printer_drivers.printer import Printer, PrintOutcome, PrintResult, Timeouts, open_printer
 from printer_drivers.profile import Barrier, RenderProfile
-from printer_drivers.render import render
 from printer_drivers.status import Reply, decode_status
+from printer_drivers.templates import render
 from printer_drivers.transports.base import Transport, open_transport
 
 __all__ = [

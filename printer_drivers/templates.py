@@ -1,7 +1,8 @@
-"""The five chit templates of DESIGN.md §3: kitchen, receipt, label, delta, void.
+"""``render(doc, profile) -> bytes`` and the five chit templates of DESIGN.md §3:
+kitchen, receipt, label, delta, void. Pure.
 
-Each takes a ``TicketDoc`` and a fresh ``Chit`` and lays the document out; ``render``
-(``printer_drivers.render``) picks the template and returns the bytes.
+Each template takes a ``TicketDoc`` and a fresh ``Chit`` and lays the document out;
+``render`` picks the template and returns the bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from printer_drivers.layout import Chit, Style
+from printer_drivers.profile import RenderProfile
 from protocol.jobs import DocLine, TicketDoc
 from protocol.orders import Priority, Service, Template
 from protocol.tickets import LineChangeKind
@@ -211,3 +213,13 @@ TEMPLATES: dict[Template, Callable[[Chit, TicketDoc], None]] = {
     Template.DELTA: delta,
     Template.VOID: void,
 }
+
+
+def render(doc: TicketDoc, profile: RenderProfile) -> bytes:
+    """The chit for ``doc.template``, from ESC @ to the cut; one copy (callers repeat it).
+
+    Same input, same bytes: nothing here reads the clock or the network.
+    """
+    chit = Chit(profile)
+    TEMPLATES[doc.template](chit, doc)
+    return chit.bytes()

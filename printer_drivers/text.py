@@ -36,6 +36,8 @@ def _encoder(profile_name: str) -> Encoder:
 def printable(text: str, profile: RenderProfile) -> str:
     """``text`` as the printer will show it: unprintable characters become ``?``."""
     text = clean(text)
+    if text.isascii():
+        return text
     if profile.multibyte:
         return "".join(_multibyte_char(c, profile.encoding) for c in text)
     name, _ = profile.codepage()
@@ -68,22 +70,19 @@ def char_width(char: str, multibyte: bool) -> int:
 
 def width(text: str, multibyte: bool) -> int:
     """Columns of font A that ``text`` takes."""
-    if not multibyte:
+    if not multibyte or text.isascii():
         return len(text)
     return sum(2 if ord(c) >= 0x80 else 1 for c in text)
 
 
+_WIDE_UNITS = re.compile(r"\s+|[!-~]+|\S")  # ASCII words; each wide character alone
+_NARROW_UNITS = re.compile(r"\s+|\S+")
+
+
 def _units(text: str, multibyte: bool) -> list[str]:
     """Words, spaces and single wide characters: the places a line may break."""
-    units: list[str] = []
-    for match in re.finditer(r"\s+|[^\s]", text):
-        unit = match.group()
-        glue = units and not unit.isspace() and not units[-1].isspace()
-        if glue and char_width(unit, multibyte) == 1 and char_width(units[-1][-1], multibyte) == 1:
-            units[-1] += unit
-        else:
-            units.append(unit)
-    return units
+    pattern = _WIDE_UNITS if multibyte else _NARROW_UNITS
+    return pattern.findall(text)
 
 
 def wrap(text: str, columns: int, *, multibyte: bool, indent: int = 0, hang: int = 0) -> list[str]:

@@ -31,7 +31,7 @@ class Engine:
         self.machine = machine
         self.state = machine.state
         self.cps = cps
-        self._queue: asyncio.Queue[Command] = asyncio.Queue()
+        self._queue: asyncio.Queue[list[Command]] = asyncio.Queue()
         self._buffered = 0
         self._changed = asyncio.Condition()
         self._sink: Sink | None = None
@@ -61,16 +61,20 @@ class Engine:
 
     async def intake(self, commands: list[Command]) -> None:
         """Answer real-time requests now; queue the rest (waits while the buffer is full)."""
+        batch: list[Command] = []
         for command in commands:
             self.bytes_in += len(command.raw)
             if command.op in REALTIME_OPS:
                 self._realtime(command)
-                continue
-            if self._buffered >= RECEIVE_BUFFER_BYTES:
-                async with self._changed:
-                    await self._changed.wait_for(lambda: self._buffered < RECEIVE_BUFFER_BYTES)
-            self._buffered += len(command.raw)
-            self._queue.put_nowait(command)
+            else:
+                batch.append(command)
+        if not batch:
+            return
+        if self._buffered >= RECEIVE_BUFFER_BYTES:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._buffered < RECEIVE_BUFFER_BYTES)
+        self._buffered += sum(len(c.raw) for c in batch)
+        self._queue.put_nowait(batch)
 
     def _realtime(self, command: Command) -> None:
         if command.op is Op.REALTIME_STATUS and command.arg in (1, 2, 3, 4):
@@ -79,18 +83,21 @@ class Engine:
     async def run(self) -> None:
         """The print loop; runs until cancelled."""
         while True:
-            command = await self._queue.get()
-            if not self.state.can_print:
-                async with self._changed:
-                    await self._changed.wait_for(lambda: self.state.can_print)
-            reply = self.machine.execute(command)
-            self._buffered -= len(command.raw)
-            if self._buffered == 0 or self._buffered + len(command.raw) >= RECEIVE_BUFFER_BYTES:
-                async with self._changed:
-                    self._changed.notify_all()
-            self._send(reply)
-            if self.cps:
-                await asyncio.sleep(self._print_time(command))
+            batch = await self._queue.get()
+            for command in batch:
+                await self._print(command)
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _print(self, command: Command) -> None:
+        if not self.state.can_print:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.state.can_print)
+        reply = self.machine.execute(command)
+        self._buffered -= len(command.raw)
+        self._send(reply)
+        if self.cps:
+            await asyncio.sleep(self._print_time(command))
 
     def _print_time(self, command: Command) -> float:
         """``cps`` characters a second; a line feed costs one character."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from escpos.capabilities import get_profile
 from escpos.codepages import CodePages
@@ -53,8 +55,7 @@ class Receipt:
         return "\n".join(line.text for line in self.lines)
 
 
-@dataclass
-class _Modes:
+class _Modes(NamedTuple):
     width: int = 1
     height: int = 1
     bold: bool = False
@@ -71,6 +72,16 @@ class _Sheet:
     qr_codes: list[str] = field(default_factory=list)
     images: int = 0
     buzzer: int = 0
+
+
+@lru_cache(maxsize=128)
+def _python_encoding(name: str) -> str:
+    """The Python codec of a python-escpos code page name (cp437 when unknown)."""
+    try:
+        python_name: str = CodePages.get_encoding(name).get("python_encode", "cp437")
+    except KeyError:
+        python_name = "cp437"
+    return python_name
 
 
 class PaperMachine:
@@ -108,29 +119,30 @@ class PaperMachine:
 
     # --- text ---------------------------------------------------------------------
     def _codepage_encoding(self) -> str:
-        name = self._pages.get(self._modes.codepage, "CP437")
-        try:
-            python_name: str = CodePages.get_encoding(name).get("python_encode", "cp437")
-        except KeyError:
-            python_name = "cp437"
-        return python_name
+        return _python_encoding(self._pages.get(self._modes.codepage, "CP437"))
 
     def _text(self, data: bytes) -> bytes:
         if self._modes.kanji:
             chars = self._decoder.decode(data)
         else:
             chars = data.decode(self._codepage_encoding(), errors="replace")
+        modes = self._modes
+        size = len(chars) if not modes.kanji or chars.isascii() else -1
+        if self._line and 0 <= size * modes.width <= self.columns - self._used:
+            self._line.append(chars)  # fast path: fits on the current line as it is
+            self._used += size * modes.width
+            return b""
         for char in chars:
             self._put(char)
         return b""
 
     def _put(self, char: str) -> None:
-        wide = self._modes.kanji and ord(char) >= 0x80
-        size = (2 if wide else 1) * self._modes.width
+        modes = self._modes
+        size = (2 if modes.kanji and ord(char) >= 0x80 else 1) * modes.width
         if self._used + size > self.columns:  # the printer wraps at the paper's edge
             self._end_line()
         if not self._line:
-            self._line_modes = replace(self._modes)
+            self._line_modes = self._modes
         self._line.append(char)
         self._used += size
 
@@ -174,8 +186,8 @@ class PaperMachine:
         self._reset_modes()
         return b""
 
-    def _set(self, **changes: object) -> bytes:
-        self._modes = replace(self._modes, **changes)  # type: ignore[arg-type]
+    def _set(self, **changes: Any) -> bytes:
+        self._modes = self._modes._replace(**changes)
         return b""
 
     def _kanji(self, on: bool) -> bytes:

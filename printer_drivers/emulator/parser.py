@@ -7,6 +7,7 @@ does not know are passed on as ``UNKNOWN`` with a best-guess length instead of s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,6 +118,7 @@ _FS_FIXED: dict[int, tuple[Op, int]] = {
     ord("S"): (Op.OTHER, 4),
     ord("p"): (Op.OTHER, 4),
 }
+_TEXT_RUN = re.compile(rb"[\x20-\x7e\x80-\xff]+")
 _CUT_WITH_FEED = frozenset({65, 66, 97, 98, 103, 104})
 
 
@@ -151,10 +153,9 @@ class CommandParser:
     def _one(self, buf: bytearray, i: int) -> Command | None:
         b = buf[i]
         if b >= 0x20 and b != 0x7F:
-            j = i + 1
-            while j < len(buf) and buf[j] >= 0x20 and buf[j] != 0x7F:
-                j += 1
-            return Command(Op.TEXT, bytes(buf[i:j]))
+            run = _TEXT_RUN.match(buf, i)
+            assert run is not None
+            return Command(Op.TEXT, run.group())
         if b in _CONTROL:
             return Command(_CONTROL[b], bytes(buf[i : i + 1]))
         if b in (0x10, 0x1B, 0x1D, 0x1C):
