@@ -92,3 +92,36 @@ def test_a_refused_token_is_shown_not_hidden(store: Store, new_page: Any) -> Non
     expect(page.locator("#link")).to_have_text("✕ REFUSED")
     expect(page.locator("#link-bar")).to_contain_text("refused this screen")
     assert page.js_errors == []
+
+
+def test_an_action_taken_offline_shows_at_once_and_reaches_the_broker_later(
+    store: Store, new_page: Any, wifi: tuple[CuttableProxy, CuttableProxy]
+) -> None:
+    http, ws = wifi
+    store.configure(station_config())
+    order = store.submit([item("1", "宫保鸡丁")], table="3")
+    mirror = new_page(store.kds_url("grill"))  # on the wired network
+    page = new_page(
+        store.kds_url("grill", ws=f"ws://127.0.0.1:{ws.port}").replace(
+            store.broker.http, f"http://127.0.0.1:{http.port}"
+        )
+    )
+    live(page)
+    live(mirror)
+    expect(ticket_card(page, order["order_id"])).to_be_visible()
+
+    http.hold()
+    ws.hold()
+    expect(page.locator("body")).to_have_attribute("data-link", "lost")
+    ticket_card(page, order["order_id"]).locator("button.bump").click()
+    expect(ticket_card(page, order["order_id"])).to_have_count(0)  # at once, on this screen
+    expect(page.locator(".pending-count")).to_have_text("1 waiting to send")
+    expect(ticket_card(mirror, order["order_id"])).to_be_visible()  # not at the broker yet
+
+    http.restore()
+    ws.restore()
+    live(page)
+    expect(ticket_card(mirror, order["order_id"])).to_have_count(0)
+    expect(page.locator(".pending-count")).to_have_text("")
+    expect(ticket_card(page, order["order_id"])).to_have_count(0)
+    assert page.js_errors == [] and mirror.js_errors == []

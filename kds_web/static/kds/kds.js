@@ -64,6 +64,7 @@ function KdsScreen(root, cfg, url) {
   this.skewMs = 0;
   this.freshSnapshot = false;
   this.toastTimer = null;
+  this.wasLive = false;
 }
 
 KdsScreen.prototype.start = function () {
@@ -74,7 +75,13 @@ KdsScreen.prototype.start = function () {
     url: this.url,
     hello: function () { return self.hello(); },
     onMessage: function (m) { self.onMessage(m); },
-    onState: function () { self.renderLink(); },
+    onState: function (link) {
+      // a new connection: what was sent on the old one may never have arrived; send it
+      // again after the broker's first answer (the broker dedupes by ref)
+      if (link.state === 'live' && !self.wasLive) self.state.markUnsent();
+      self.wasLive = link.state === 'live';
+      self.renderLink();
+    },
     onWake: function () { self.freshSnapshot = true; },
     probeUrl: '/healthz',
     probeEveryMs: isNaN(probeS) ? 3000 : probeS * 1000,
@@ -121,7 +128,6 @@ KdsScreen.prototype.onMessage = function (msg) {
   var fresh = [];
   if (msg.type === 'snapshot') {
     fresh = s.applySnapshot(msg);
-    s.markUnsent();
   } else if (msg.type === 'ticket' || msg.type === 'ticket_removed' || msg.type === 'all_day' || msg.type === 'order') {
     var r = s.applyDelta(msg);
     if (!r) return;
