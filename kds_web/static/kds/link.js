@@ -37,7 +37,7 @@ export function Link(opts) {
   this.retryTimer = null;
   this.answerTimer = null;
   this.probing = false;
-  this.stopped = false;
+  this.attempting = false;
   var self = this;
   setInterval(function () {
     self.tick();
@@ -76,7 +76,11 @@ Link.prototype.send = function (msg) {
 Link.prototype.connect = function () {
   var self = this;
   this.clearTimers();
-  this.setState('connecting');
+  // a screen that lost its link stays "lost" while it tries again: only the very first
+  // connection (or a deliberate reconnect) shows as "connecting"
+  this.attempting = true;
+  if (this.state === 'lost' || this.state === 'refused') this.opts.onState(this);
+  else this.setState('connecting');
   var ws;
   try {
     ws = new WebSocket(this.opts.url, SUBPROTOCOL);
@@ -85,13 +89,14 @@ Link.prototype.connect = function () {
     return;
   }
   this.ws = ws;
+  // a black-holed network never completes the handshake: give up on it like on a hello
+  this.answerTimer = setTimeout(function () {
+    if (self.ws === ws && self.state !== 'live') self.lose('no answer from the broker');
+  }, FIRST_ANSWER_MS);
   ws.onopen = function () {
     if (self.ws !== ws) return;
     self.lastRx = Date.now();
     ws.send(JSON.stringify(self.opts.hello()));
-    self.answerTimer = setTimeout(function () {
-      if (self.ws === ws && self.state !== 'live') self.lose('no answer to hello');
-    }, FIRST_ANSWER_MS);
   };
   ws.onmessage = function (ev) {
     if (self.ws !== ws) return;
@@ -106,6 +111,7 @@ Link.prototype.connect = function () {
       clearTimeout(self.answerTimer);
       self.attempt = 0;
       self.error = '';
+      self.attempting = false;
       self.setState('live');
     }
     self.opts.onMessage(msg);
@@ -168,6 +174,7 @@ Link.prototype.refuse = function (why) {
 
 Link.prototype.schedule = function (delay, state) {
   var self = this;
+  this.attempting = false;
   this.retryAt = Date.now() + delay;
   this.setState(state);
   this.retryTimer = setTimeout(function () {
@@ -179,6 +186,7 @@ Link.prototype.reconnect = function (why) {
   this.drop();
   this.clearTimers();
   this.error = why || '';
+  if (this.state === 'live') this.setState('connecting');
   this.connect();
 };
 

@@ -9,14 +9,15 @@ export function linkText(link) {
   if (link.state === 'connecting') {
     return { pill: '◌ CONNECTING', bar: 'Connecting to the broker…' + (link.error ? ' (' + link.error + ')' : '') };
   }
+  var next = link.attempting ? 'reconnecting now' : 'retrying in ' + retryIn + ' s';
   if (link.state === 'refused') {
     return {
       pill: '✕ REFUSED',
-      bar: 'The broker refused this screen: ' + link.error + ' · check the token and store/station · retry in ' + retryIn + ' s',
+      bar: 'The broker refused this screen: ' + link.error + ' · check the token and store/station · ' + next,
     };
   }
   return {
     pill: '✕ OFFLINE',
-    bar: 'LINK LOST since ' + clock(link.since) + ' — ' + (link.error || 'no connection') + ' · retrying in ' + retryIn + ' s',
+    bar: 'LINK LOST since ' + clock(link.since) + ' — ' + (link.error || 'no connection') + ' · ' + next,
   };
 }
