@@ -97,16 +97,17 @@ class Api:
         self.ingest = ingest
 
     # -- auth ------------------------------------------------------------------------------
-    def claims(self, request: Request) -> Claims:
+    # async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool.
+    async def claims(self, request: Request) -> Claims:
         return verify_token(self._secret, bearer(request.headers.get("authorization")))
 
-    def hq(self, request: Request) -> Claims:
-        claims = self.claims(request)
+    async def hq(self, request: Request) -> Claims:
+        claims = await self.claims(request)
         claims.require(claims.scope is Scope.HQ, "use the HQ API")
         return claims
 
-    def ingester(self, request: Request) -> Claims:
-        claims = self.claims(request)
+    async def ingester(self, request: Request) -> Claims:
+        claims = await self.claims(request)
         claims.require(claims.scope is Scope.INGEST, "submit or change orders")
         return claims
 
