@@ -6,7 +6,9 @@ after it committed. Concurrent writers are caught by optimistic versions and ret
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -27,6 +29,8 @@ from protocol.tickets import ExpoOrder, Ticket, TicketState
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+CONFIG_TTL_S = 1.0
+MAX_CACHED_CONFIGS = 100_000
 T = TypeVar("T")
 ACTIVE_TICKET = (TicketState.NEW, TicketState.IN_PROGRESS)
 
@@ -43,6 +47,14 @@ def put(kind: Kind, key: str, model: BaseModel, version: int, live: bool = True)
 def ticket_put(rec: TicketRecord) -> Put:
     t = rec.ticket
     return put(Kind.TICKET, t.ticket_id, rec, t.version, t.state in ACTIVE_TICKET)
+
+
+def new_job_json(job_json: str, store_id: str, now: datetime) -> str:
+    """A ``JobRecord`` in state ``queued`` around an already serialised job."""
+    at = now.isoformat()
+    history = f'[{{"state":"queued","at":"{at}"}}]'
+    store = json.dumps(store_id)
+    return f'{{"job":{job_json},"store_id":{store},"state":"queued","history":{history}}}'
 
 
 def ticket_entry(t: Ticket) -> NewEntry:
@@ -74,19 +86,24 @@ def expo_station(config: StoreConfig) -> str | None:
 class Orders:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._configs: dict[str, tuple[int, VersionedStoreConfig]] = {}
+        self._configs: dict[str, tuple[float, VersionedStoreConfig | None]] = {}
 
     # -- config ----------------------------------------------------------------------------
     async def config(self, store_id: str) -> VersionedStoreConfig | None:
+        """The store's config; cached for ``CONFIG_TTL_S`` (a PUT on this node refreshes it
+        at once; another node's PUT is seen within the TTL)."""
+        hit = self._configs.get(store_id)
+        if hit is not None and time.monotonic() - hit[0] < CONFIG_TTL_S:
+            return hit[1]
         rec = await self.storage.get(Kind.CONFIG, store_id)
-        if rec is None:
-            return None
-        cached = self._configs.get(store_id)
-        if cached is not None and cached[0] == rec.version:
-            return cached[1]
-        config = VersionedStoreConfig.model_validate_json(rec.doc)
-        self._configs[store_id] = (rec.version, config)
+        config = VersionedStoreConfig.model_validate_json(rec.doc) if rec is not None else None
+        self._remember(store_id, config)
         return config
+
+    def _remember(self, store_id: str, config: VersionedStoreConfig | None) -> None:
+        if len(self._configs) >= MAX_CACHED_CONFIGS:
+            self._configs.clear()
+        self._configs[store_id] = (time.monotonic(), config)
 
     async def put_config(self, store_id: str, body: StoreConfig) -> ConfigResult:
         async def attempt() -> ConfigResult:
@@ -97,6 +114,7 @@ class Orders:
             await self.storage.commit(
                 store_id, Tx([put(Kind.CONFIG, store_id, config, version)], [entry])
             )
+            self._remember(store_id, config)
             log.info("config store=%s version=%d", store_id, version)
             return ConfigResult(store_id=store_id, version=version)
 
@@ -115,12 +133,15 @@ class Orders:
     async def submit(self, order: Order) -> tuple[bool, SubmitResult]:
         """(created, result): a repeat returns the first result with ``duplicate``."""
         order_id = order_id_for(order.store_id, order.channel, order.external_id)
-        first = await self._existing(order_id)
-        if first is not None:
-            return False, first
-        config = await self.require_config(order.store_id)
         now = now_utc()
-        plan = plan_submit(order, order_id, config, now)
+        try:  # optimistic: the order record's create-only put catches repeats
+            config = await self.require_config(order.store_id)
+            plan = plan_submit(order, order_id, config, now)
+        except InvalidRequest:
+            first = await self._existing(order_id)
+            if first is None:
+                raise
+            return False, first
         result = _result(order_id, plan)
         rec = OrderRecord(
             order_id=order_id,
@@ -163,20 +184,25 @@ class Orders:
     ) -> Tx:
         """Order + tickets + jobs (+ expo) as one Tx; entries: jobs first, then screens."""
         puts = [put(Kind.ORDER, rec.order_id, rec, version, live=not rec.cancelled), *extra]
-        entries = [job_entry(j) for j in plan.jobs]
-        for job in plan.jobs:
-            jr = JobRecord(
-                job=job,
-                store_id=rec.store_id,
-                state=JobState.QUEUED,
-                history=[JobTransitionRecord(state=JobState.QUEUED, at=now)],
-            )
-            puts.append(put(Kind.JOB, job.job_id, jr, 1))
-        refs = {}
+        entries = []
+        for job in plan.jobs:  # each model is serialised once, for its record and its entry
+            job_json = job.model_dump_json()
+            entries.append(NewEntry(EntryKind.JOB, job_json, job.job_id))
+            puts.append(Put(Kind.JOB, job.job_id, new_job_json(job_json, rec.store_id, now), 1, 0))
         for t in plan.tickets:
-            puts.append(ticket_put(TicketRecord(ticket=t)))
-            entries.append(ticket_entry(t))
-            refs[t.ticket_id] = t
+            t_json = t.model_dump_json()
+            doc = f'{{"ticket":{t_json},"refs":[]}}'
+            puts.append(
+                Put(
+                    Kind.TICKET,
+                    t.ticket_id,
+                    doc,
+                    t.version,
+                    t.version - 1,
+                    t.state in ACTIVE_TICKET,
+                )
+            )
+            entries.append(NewEntry(EntryKind.TICKET, t_json, t.station_id))
         station = expo_station(config)
         if station is not None:
             if expo is None:
