@@ -75,9 +75,9 @@ def broker_thread() -> Iterator[RunningBroker]:
         thread.join(15)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def broker() -> Iterator[RunningBroker]:
-    """One broker for the session; tests keep apart by store id."""
+    """One broker for these tests; they keep apart by store id."""
     with broker_thread() as b:
         yield b
 
@@ -96,8 +96,10 @@ def store(broker: RunningBroker) -> Iterator[Store]:
     s.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Chromium for this package only: the sync Playwright API keeps an event loop
+    running on the main thread, which the asyncio tests of other packages must not see."""
     sync_api = pytest.importorskip("playwright.sync_api")
     sync_api.expect.set_options(timeout=TIMEOUT_MS)
     exe = os.environ.get("PASSLINE_TEST_CHROMIUM", "/usr/bin/chromium")
