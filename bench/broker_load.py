@@ -268,6 +268,8 @@ async def submitter(
 async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="passline-bench-"))
     store_url = "memory://" if args.store == "memory" else f"sqlite:///{tmp / 'bench.db'}"
+    if args.store == "sqlite-normal":
+        store_url += "?synchronous=normal"
     toml = tmp / "broker.toml"
     toml.write_text(
         f'[broker]\nhttp = "127.0.0.1:0"\nws = "127.0.0.1:0"\nstore = "{store_url}"\n'
@@ -433,7 +435,7 @@ if __name__ == "__main__":
     p.add_argument("--clients", type=int, default=1000, help="simulated store clients (N)")
     p.add_argument("--rate", type=float, default=200, help="orders per second (M); 3 jobs each")
     p.add_argument("--duration", type=float, default=20, help="seconds of load")
-    p.add_argument("--store", choices=["sqlite", "memory"], default="sqlite")
+    p.add_argument("--store", choices=["sqlite", "sqlite-normal", "memory"], default="sqlite")
     p.add_argument("--no-relay", action="store_true", help="skip the bare relay baseline")
     p.add_argument("--relay-only", action="store_true")
     p.add_argument("--profile", help="run the broker under cProfile, writing stats to this file")

@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from broker.auth import Claims, Scope, bearer, verify_token
+from broker.auth import Claims, Scope, TokenCache, bearer
 from broker.config import Settings
 from broker.errors import BrokerError, Unauthorized
 from broker.fleet import FleetState
@@ -92,7 +92,7 @@ class WsServer:
     def __init__(self, services: Services, secret: str) -> None:
         self.s = services
         self.settings = services.settings
-        self._secret = secret
+        self._tokens = TokenCache(secret)
         self.links: dict[str, StorePeer] = {}
         self.peers: set[StorePeer | KdsPeer | HqPeer] = set()
         self._claims: dict[ServerConnection, Claims] = {}
@@ -152,7 +152,7 @@ class WsServer:
         if path != STORE_PATH:
             return None  # browsers authenticate with their first message
         try:
-            claims = verify_token(self._secret, bearer(request.headers.get("Authorization")))
+            claims = self._tokens.verify(bearer(request.headers.get("Authorization")))
         except Unauthorized as exc:
             resp = conn.respond(HTTPStatus.UNAUTHORIZED, exc.detail + "\n")
             resp.headers["WWW-Authenticate"] = "Bearer"
@@ -332,7 +332,7 @@ class WsServer:
     # -- KDS -------------------------------------------------------------------------------
     def _browser_claims(self, token: str, scope: Scope) -> Claims:
         try:
-            claims = verify_token(self._secret, token)
+            claims = self._tokens.verify(token)
         except Unauthorized as exc:
             raise Refused(CloseCode.POLICY, exc.detail) from None
         if claims.scope is not scope:
