@@ -45,7 +45,9 @@ def _register() -> None:
     cli.add_command(broker)
     cli.add_command(token)
     from passline.cmd_printer_sim import printer_sim
+    from passline.cmd_store_client import store_client
 
+    cli.add_command(store_client)
     cli.add_command(printer_sim)
 
 

@@ -75,7 +75,8 @@ class MemoryTransport:
         if not self._inbox:
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await self._arrived.wait()
             except TimeoutError:
                 return b""
         data = bytes(self._inbox[:max_bytes])

@@ -46,9 +46,8 @@ class TcpTransport:
             return
         await self.close()
         with map_os_errors(f"connect {self.uri}"):
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), timeout_s
-            )
+            async with asyncio.timeout(timeout_s):
+                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
 
     def _streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._reader is None or self._writer is None or self._writer.is_closing():
@@ -60,7 +59,8 @@ class TcpTransport:
         try:
             with map_os_errors(f"write {self.uri}", written=True):
                 writer.write(data)
-                await asyncio.wait_for(writer.drain(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await writer.drain()
         except TransportError:
             await self.close()
             raise
@@ -68,7 +68,8 @@ class TcpTransport:
     async def read(self, max_bytes: int, timeout_s: float) -> bytes:
         reader, _ = self._streams()
         try:
-            data = await asyncio.wait_for(reader.read(max_bytes), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                data = await reader.read(max_bytes)
         except TimeoutError:
             return b""
         except OSError as exc:
@@ -85,4 +86,5 @@ class TcpTransport:
             return
         writer.close()
         with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT_S)
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await writer.wait_closed()

@@ -40,9 +40,8 @@ class ThreadedTransport:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="printer-io")
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, fn), timeout_s + THREAD_GRACE_S
-            )
+            async with asyncio.timeout(timeout_s + THREAD_GRACE_S):
+                return await loop.run_in_executor(self._executor, fn)
         except TimeoutError:
             self._abandon()
             raise TransportError(f"{what} {self.uri}: timed out", written=written) from None

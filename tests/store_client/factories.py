@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from protocol.jobs import DocLine, Job, TicketDoc, job_id
 from protocol.orders import Template
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+#: Fixed "now" for tests that drive a fake clock; jobs default to the real now.
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def make_job(n: int, printer_id: str = "kitchen", ttl_s: int = 1800, name: str = "Burger") -> Job:

@@ -1,0 +1,78 @@
+"""``passline store-client``: the daemon on the store's cashier PC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("store-client")
+@click.option("--broker", envvar="PASSLINE_BROKER", required=True, help="ws://HOST:PORT or wss://…")
+@click.option("--store", "store_id", envvar="PASSLINE_STORE", required=True, help="Store id.")
+@click.option("--token", envvar="PASSLINE_TOKEN", required=True, help="Token with scope store.")
+@click.option(
+    "--spool",
+    envvar="PASSLINE_SPOOL",
+    default="./passline-spool",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the durable spool.",
+)
+@click.option(
+    "--ca",
+    envvar="PASSLINE_CA",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA file to trust for wss:// (default: system CAs).",
+)
+@click.option(
+    "--status-port",
+    envvar="PASSLINE_STATUS_PORT",
+    default=9180,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Local status page on 127.0.0.1 (0 turns it off).",
+)
+@click.option("--log-level", envvar="PASSLINE_LOG_LEVEL", default="INFO", show_default=True)
+def store_client(
+    broker: str,
+    store_id: str,
+    token: str,
+    spool: Path,
+    ca: Path | None,
+    status_port: int,
+    log_level: str,
+) -> None:
+    """Link this store to the broker and drive its printers."""
+    if not broker.startswith(("ws://", "wss://")):
+        raise click.BadParameter(
+            "expected ws://HOST:PORT or wss://HOST:PORT", param_hint="--broker"
+        )
+    from passline.runtime import run_until_signal, setup_logging
+    from store_client.daemon import ClientSettings, StoreClient
+    from store_client.errors import LinkRefused, SpoolError
+
+    setup_logging(log_level)
+    settings = ClientSettings(
+        broker=broker,
+        store_id=store_id,
+        token=token,
+        spool_dir=spool,
+        ca_file=ca,
+        status_port=status_port or None,
+    )
+
+    async def main() -> None:
+        await StoreClient(settings).run()
+
+    try:
+        run_until_signal(main())
+    except* LinkRefused as group:
+        raise click.ClickException(str(group.exceptions[0])) from None
+    except* SpoolError as group:
+        raise click.ClickException(str(group.exceptions[0])) from None
+    except* OSError as group:
+        raise click.ClickException(f"cannot start: {group.exceptions[0]}") from None
+
+
+__all__ = ["store_client"]

@@ -1,0 +1,41 @@
+"""Shared plumbing for long-running commands: logging, event loop, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,  # some dependencies configure the root logger when imported
+    )
+
+
+def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (if installed); SIGINT/SIGTERM cancel it for a clean stop."""
+
+    async def wrapper() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await main
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        asyncio.run(wrapper())
+    else:
+        uvloop.run(wrapper())

@@ -1,0 +1,298 @@
+"""The store client daemon: pumps the link, runs the workers, serves local status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from protocol.codec import MAX_FRAME_BYTES, decode_msgpack, encode_msgpack
+from protocol.config import PrinterConfig, VersionedStoreConfig
+from protocol.errors import ProtocolError
+from protocol.messages.store import STORE_BROKER, PrinterStatusReport
+from protocol.status import PrinterStatus
+from protocol.version import __version__
+from store_client.errors import LinkRefused
+from store_client.link import Durable, Link, Phase, Reconnect, Stop
+from store_client.spool import Spool
+from store_client.worker import PrinterWorker, WorkerSettings
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "passline.v1.msgpack"
+STORE_PATH = "/v1/ws/store"
+
+
+@dataclass
+class ClientSettings:
+    broker: str
+    """``ws://host:port`` or ``wss://…``; ``/v1/ws/store`` is added when no path is given."""
+    store_id: str
+    token: str
+    spool_dir: Path = Path("./passline-spool")
+    ca_file: Path | None = None
+    status_port: int | None = 9180
+    """Local status page on 127.0.0.1; None turns it off."""
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
+    open_timeout_s: float = 10.0
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+
+    def url(self) -> str:
+        base = self.broker.rstrip("/")
+        scheme_end = base.find("://") + 3
+        return base if "/" in base[scheme_end:] else base + STORE_PATH
+
+
+class StoreClient:
+    """``async with StoreClient(settings) as client: await client.run()``."""
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.link = Link(settings.store_id, __version__, ())
+        self.workers: dict[str, PrinterWorker] = {}
+        self._worker_tasks: dict[str, asyncio.Task[None]] = {}
+        self._spool: Spool | None = None
+        self._config: VersionedStoreConfig | None = None
+        self._statuses: dict[str, PrinterStatus] = {}
+        self._status_dirty: set[str] = set()
+        self._report_wake = asyncio.Event()
+        self._tg: asyncio.TaskGroup | None = None
+        self.link_since = datetime.now(UTC)
+        self.status_port: int | None = None
+
+    @property
+    def spool(self) -> Spool:
+        assert self._spool is not None, "StoreClient.run() has not opened the spool"
+        return self._spool
+
+    # -- WorkerHost ------------------------------------------------------------------------
+
+    def config(self) -> VersionedStoreConfig:
+        assert self._config is not None
+        return self._config
+
+    def printer_status(self, printer_id: str, status: PrinterStatus) -> None:
+        self._statuses[printer_id] = status
+        self._status_dirty.add(printer_id)
+        self._report_wake.set()
+
+    def reports_pending(self) -> None:
+        self._report_wake.set()
+
+    def wake(self, printer_id: str) -> None:
+        worker = self.workers.get(printer_id)
+        if worker is not None:
+            worker.wake()
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Run until cancelled, or until the broker refuses us for good (``LinkRefused``)."""
+        self._spool = await Spool.open(self.settings.spool_dir / "spool.db")
+        try:
+            for job_id in await self.spool.recover_interrupted():
+                log.warning("job %s was printing when the client stopped: uncertain", job_id)
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                config = await self.spool.config()
+                if config is not None:
+                    self._apply_config(config)  # print offline with the last known config
+                if self.settings.status_port is not None:
+                    server = await self._start_status_server()
+                    tg.create_task(self._serve_forever(server))
+                tg.create_task(self._housekeeping())
+                if ready is not None:
+                    ready.set()
+                await self._link_forever()
+        finally:
+            await self.spool.aclose()
+
+    async def _link_forever(self) -> None:
+        while True:
+            decision = await self._link_once()
+            if isinstance(decision, Stop):
+                self._stop_workers()
+                raise LinkRefused(decision.code, decision.reason)
+            log.info("link down; reconnecting in %.1fs", decision.delay_s)
+            await asyncio.sleep(decision.delay_s)
+
+    async def _link_once(self) -> Reconnect | Stop:
+        s = self.settings
+        try:
+            async with connect(
+                s.url(),
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                additional_headers={"Authorization": f"Bearer {s.token}"},
+                compression=None,
+                open_timeout=s.open_timeout_s,
+                ping_interval=s.ping_interval_s,
+                ping_timeout=s.ping_timeout_s,
+                max_size=MAX_FRAME_BYTES * 16,
+                ssl=self._ssl_context(),
+            ) as ws:
+                await self._session(ws)
+        except ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            self._set_link_down()
+            return self.link.closed(rcvd.code if rcvd else None, rcvd.reason if rcvd else "")
+        except InvalidStatus as exc:
+            self._set_link_down()
+            code = exc.response.status_code
+            if code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+                return self.link.closed(1008, f"broker answered HTTP {code}: check the token")
+            return self.link.closed(None)
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            self._set_link_down()
+            self.link.last_error = str(exc) or type(exc).__name__
+            return self.link.closed(None)
+        self._set_link_down()
+        return self.link.closed(None)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.settings.broker.startswith("wss://"):
+            return None
+        ca = self.settings.ca_file
+        return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+    def _set_link_down(self) -> None:
+        if self.link.phase is Phase.ONLINE:
+            self.link_since = datetime.now(UTC)
+
+    async def _session(self, ws: ClientConnection) -> None:
+        hello = self.link.connected(await self.spool.position())
+        await ws.send(encode_msgpack(hello))
+        closed: ConnectionClosed | None = None
+        async with asyncio.TaskGroup() as tg:
+            sender = tg.create_task(self._send_reports(ws))
+            try:
+                await self._receive(ws)
+            except ConnectionClosed as exc:
+                closed = exc  # raised outside the group, so the caller sees it as it is
+            finally:
+                sender.cancel()
+        if closed is not None:
+            raise closed
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for frame in ws:
+            try:
+                message = decode_msgpack(frame, STORE_BROKER, MAX_FRAME_BYTES * 16)  # type: ignore[arg-type]
+            except ProtocolError as exc:
+                log.error("broker sent an invalid frame: %s", exc.reason)
+                await ws.close(exc.code, exc.reason)
+                return
+            was_online = self.link.phase is Phase.ONLINE
+            batch = self.link.received(message)
+            if batch is not None:
+                await self._make_durable(ws, batch)
+            if not was_online and self.link.phase is Phase.ONLINE:
+                self.link_since = datetime.now(UTC)
+                self._status_dirty |= set(self._statuses)
+                self._report_wake.set()
+
+    async def _make_durable(self, ws: ClientConnection, batch: Durable) -> None:
+        fresh = await self.spool.apply(
+            position=batch.position, jobs=batch.jobs, cancels=batch.cancels, config=batch.config
+        )
+        if batch.config is not None:
+            self._apply_config(batch.config)
+        ack = self.link.durable(batch)
+        if ack is not None:
+            await ws.send(encode_msgpack(ack))
+        for printer_id in {job.printer_id for job in fresh}:
+            self.wake(printer_id)
+
+    async def _send_reports(self, ws: ClientConnection) -> None:
+        """Job state reports from the outbox, then changed printer statuses, while online."""
+        with contextlib.suppress(ConnectionClosed):  # the receiver sees the close too
+            await self._report_loop(ws)
+
+    async def _report_loop(self, ws: ClientConnection) -> None:
+        while True:
+            if self.link.phase is Phase.ONLINE:
+                for printer_id in sorted(self._status_dirty):
+                    self._status_dirty.discard(printer_id)
+                    report = PrinterStatusReport(
+                        printer_id=printer_id, status=self._statuses[printer_id]
+                    )
+                    await ws.send(encode_msgpack(report))
+                while frames := await self.spool.outbox():
+                    for _, frame in frames:
+                        await ws.send(frame)
+                    await self.spool.outbox_done(frames[-1][0])
+            self._report_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self._report_wake.wait()
+
+    # -- workers ------------------------------------------------------------------------------
+
+    def _apply_config(self, config: VersionedStoreConfig) -> None:
+        """Start, restart or stop workers so there is one per configured printer."""
+        self._config = config
+        self.link.printers = tuple(p.printer_id for p in config.printers)
+        wanted = {p.printer_id: p for p in config.printers}
+        for printer_id in list(self.workers):
+            if wanted.get(printer_id) != self.workers[printer_id].config:
+                self._stop_worker(printer_id)
+        for printer_id, printer in wanted.items():
+            if printer_id not in self.workers:
+                self._start_worker(printer)
+
+    def _start_worker(self, printer: PrinterConfig) -> None:
+        assert self._tg is not None
+        worker = PrinterWorker(printer, self.spool, self, self.settings.workers)
+        self.workers[printer.printer_id] = worker
+        self._worker_tasks[printer.printer_id] = self._tg.create_task(
+            self._run_worker(worker), name=f"printer-{printer.printer_id}"
+        )
+
+    async def _run_worker(self, worker: PrinterWorker) -> None:
+        """A worker that crashes is logged and restarted: one printer never stops the rest."""
+        while True:
+            try:
+                await worker.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("printer %s worker failed; restarting in 5s", worker.printer_id)
+                await asyncio.sleep(5)
+
+    def _stop_worker(self, printer_id: str) -> None:
+        self.workers.pop(printer_id, None)
+        task = self._worker_tasks.pop(printer_id, None)
+        if task is not None:
+            task.cancel()
+
+    def _stop_workers(self) -> None:
+        for printer_id in list(self.workers):
+            self._stop_worker(printer_id)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(600)
+            removed = await self.spool.prune()
+            if removed:
+                log.info("pruned %d old jobs from the spool", removed)
+
+    # -- local status page --------------------------------------------------------------------
+
+    async def _start_status_server(self) -> asyncio.Server:
+        from store_client.status_page import serve_status
+
+        server = await serve_status(self, self.settings.status_port or 0)
+        self.status_port = server.sockets[0].getsockname()[1]
+        return server
+
+    async def _serve_forever(self, server: asyncio.Server) -> None:
+        async with server:
+            await server.serve_forever()

@@ -1,0 +1,74 @@
+"""A tiny read-only HTTP endpoint on 127.0.0.1 for the cashier: printers, queues, link.
+
+``GET /status`` (or ``/``) answers JSON. Hand-written on asyncio streams on purpose: a web
+framework would cost the daemon more memory than everything else it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store_client.daemon import StoreClient
+
+_MAX_REQUEST = 8192
+_TIMEOUT_S = 5.0
+
+
+async def serve_status(client: StoreClient, port: int) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(_TIMEOUT_S):
+                head = await reader.readuntil(b"\r\n\r\n")
+            status, body = await _route(client, head[:_MAX_REQUEST])
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            status, body = "400 Bad Request", {"error": "bad request"}
+        data = json.dumps(body, indent=2).encode()
+        writer.write(
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+            + data
+        )
+        try:
+            async with asyncio.timeout(_TIMEOUT_S):
+                await writer.drain()
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", port, limit=_MAX_REQUEST)
+
+
+async def _route(client: StoreClient, head: bytes) -> tuple[str, dict[str, Any]]:
+    parts = head.split(b" ", 2)
+    if len(parts) < 2 or parts[0] != b"GET":
+        return "405 Method Not Allowed", {"error": "only GET"}
+    if parts[1] not in (b"/", b"/status"):
+        return "404 Not Found", {"error": "try GET /status"}
+    return "200 OK", await snapshot(client)
+
+
+async def snapshot(client: StoreClient) -> dict[str, Any]:
+    counts = await client.spool.counts()
+    printers = {}
+    for printer_id, worker in client.workers.items():
+        status = worker.status
+        printers[printer_id] = {
+            "name": worker.config.name,
+            "state": status.state.value if status else "unknown",
+            "reasons": list(status.reasons) if status else [],
+            "status": status.model_dump(mode="json") if status else None,
+            "jobs": counts.get(printer_id, {}),
+        }
+    link = client.link
+    return {
+        "store_id": client.settings.store_id,
+        "link": {
+            "state": link.phase.value,
+            "broker": client.settings.broker,
+            "since": client.link_since.isoformat(),
+            "last_error": link.last_error,
+        },
+        "printers": printers,
+    }

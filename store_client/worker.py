@@ -1,0 +1,228 @@
+"""One worker per printer: its ordered queue, its one connection, its status.
+
+A worker prints its spooled jobs oldest first, and only when the printer says it can:
+while it is in error or offline the jobs are ``held`` and the status is polled; after
+``failover_after_s`` with jobs waiting they move to the backup printer with a
+"REROUTED from …" header; jobs past ``expires_at`` become ``expired`` instead of printing
+(DESIGN.md §4). A dead printer never delays another: each worker owns its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from printer_drivers import (
+    Printer,
+    PrintResult,
+    RenderError,
+    RenderProfile,
+    UnsupportedEncodingError,
+    open_printer,
+    render,
+)
+from protocol.config import PrinterConfig, VersionedStoreConfig
+from protocol.jobs import JobState
+from protocol.status import PrinterState, PrinterStatus
+from store_client.spool import Spool, SpooledJob
+
+log = logging.getLogger(__name__)
+
+PRINTABLE = frozenset({PrinterState.READY, PrinterState.WARNING, PrinterState.UNKNOWN})
+
+
+class WorkerHost(Protocol):
+    """What a worker needs from the daemon around it."""
+
+    def config(self) -> VersionedStoreConfig: ...
+    def printer_status(self, printer_id: str, status: PrinterStatus) -> None: ...
+    def reports_pending(self) -> None: ...
+    def wake(self, printer_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    idle_poll_s: float = 5.0
+    """Status poll while there is nothing to print."""
+    held_poll_s: float = 1.0
+    """Status poll while jobs wait for the printer."""
+    heartbeat_s: float = 60.0
+    """An unchanged status is re-reported this often."""
+    connect_timeout_s: float = 3.0
+    barrier_timeout_s: float = 10.0
+
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PrinterWorker:
+    def __init__(
+        self,
+        printer: PrinterConfig,
+        spool: Spool,
+        host: WorkerHost,
+        settings: WorkerSettings | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.config = printer
+        self._spool = spool
+        self._host = host
+        self._settings = settings or WorkerSettings()
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._printer: Printer | None = None
+        self.status: PrinterStatus | None = None
+        self._reported_at: datetime | None = None
+        self._held_since: datetime | None = None
+
+    @property
+    def printer_id(self) -> str:
+        return self.config.printer_id
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def open(self) -> None:
+        s = self._settings
+        self._printer = open_printer(
+            self.config, connect_timeout=s.connect_timeout_s, barrier_timeout=s.barrier_timeout_s
+        )
+
+    async def close(self) -> None:
+        if self._printer is not None:
+            await self._printer.aclose()
+            self._printer = None
+
+    async def run(self) -> None:
+        await self.open()
+        try:
+            while True:
+                delay = await self.step()
+                if delay:
+                    await self._sleep(delay)
+        finally:
+            await self.close()
+
+    async def step(self) -> float:
+        """Do one unit of work; returns how long to wait before the next (0: go on)."""
+        pending = await self._expire(await self._spool.pending(self.printer_id))
+        status = await self._poll()
+        if not pending:
+            self._held_since = None
+            return self._settings.idle_poll_s
+        if status.state not in PRINTABLE:
+            await self._hold(pending, status)
+            return self._settings.held_poll_s
+        self._held_since = None
+        await self._print(pending[0])
+        return 0.0
+
+    async def _sleep(self, delay: float) -> None:
+        try:
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _poll(self) -> PrinterStatus:
+        assert self._printer is not None
+        self._observe(await self._printer.status())
+        assert self.status is not None
+        return self.status
+
+    def _observe(self, status: PrinterStatus) -> None:
+        """Keep ``since`` of an unchanged condition; report changes and heartbeats."""
+        now = self._clock()
+        previous = self.status
+        if previous is not None and previous.same_condition(status):
+            status = previous
+        self.status = status
+        changed = previous is None or status is not previous
+        stale = self._reported_at is None or now - self._reported_at >= timedelta(
+            seconds=self._settings.heartbeat_s
+        )
+        if changed or stale:
+            self._reported_at = now
+            self._host.printer_status(self.printer_id, status)
+            if changed:
+                log.info(
+                    "printer %s: %s %s", self.printer_id, status.state, ",".join(status.reasons)
+                )
+
+    async def _expire(self, pending: list[SpooledJob]) -> list[SpooledJob]:
+        now, live = self._clock(), []
+        for item in pending:
+            if now >= item.job.expires_at:
+                await self._move(item, JobState.EXPIRED, f"not printed by {item.job.expires_at}")
+            else:
+                live.append(item)
+        return live
+
+    async def _hold(self, pending: list[SpooledJob], status: PrinterStatus) -> None:
+        now = self._clock()
+        self._held_since = self._held_since or now
+        reason = f"printer {status.state}: {', '.join(status.reasons)}"
+        for item in pending:
+            if item.state is not JobState.HELD:
+                await self._move(item, JobState.HELD, reason, status=status)
+        backup = self._backup()
+        due = now - self._held_since >= timedelta(seconds=self._host.config().failover_after_s)
+        if backup is not None and due:
+            for item in pending:
+                if item.job.printer_id == self.printer_id:  # never bounce a rerouted job again
+                    reason = f"rerouted from {self.config.name} to {backup.name}"
+                    await self._move(item, JobState.REROUTED, reason, printer_id=backup.printer_id)
+            self._host.wake(backup.printer_id)
+
+    def _backup(self) -> PrinterConfig | None:
+        if self.config.backup is None:
+            return None
+        return self._host.config().printer(self.config.backup)
+
+    async def _print(self, item: SpooledJob) -> None:
+        assert self._printer is not None
+        job = item.job
+        doc = job.doc
+        if job.printer_id != self.printer_id and doc.rerouted_from is None:
+            original = self._host.config().printer(job.printer_id)
+            doc = doc.model_copy(
+                update={"rerouted_from": original.name if original else job.printer_id}
+            )
+        try:
+            data = render(doc, RenderProfile.from_config(self.config)) * job.copies
+        except (RenderError, UnsupportedEncodingError) as exc:  # a config or doc problem
+            await self._move(item, JobState.FAILED, f"cannot render for {self.printer_id}: {exc}")
+            return
+        await self._move(item, JobState.PRINTING)
+        outcome = await self._printer.print_job(data)
+        self._observe(outcome.status)
+        if outcome.result is PrintResult.PRINTED:
+            await self._move(item, JobState.PRINTED, status=outcome.status)
+        elif outcome.result is PrintResult.UNCERTAIN:
+            await self._move(item, JobState.UNCERTAIN, outcome.reason, status=outcome.status)
+        else:  # nothing was written: it waits for the printer like any held job
+            await self._move(item, JobState.HELD, outcome.reason, status=outcome.status)
+
+    async def _move(
+        self,
+        item: SpooledJob,
+        state: JobState,
+        reason: str | None = None,
+        *,
+        printer_id: str | None = None,
+        status: PrinterStatus | None = None,
+    ) -> None:
+        await self._spool.transition(
+            item.job.job_id, state, reason=reason, printer_id=printer_id, status=status
+        )
+        log.info("job %s on %s: %s %s", item.job.job_id, self.printer_id, state, reason or "")
+        self._host.reports_pending()
