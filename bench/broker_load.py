@@ -327,6 +327,12 @@ async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
             broker_cpu_pct=round(100 * cpu / elapsed, 1),
             kib_per_connection=round(rss_idle * 1024 / args.clients, 1),
         )
+        async with httpx.AsyncClient(base_url=http) as c:
+            metrics = (await c.get("/metrics")).text
+        for line in metrics.splitlines():
+            if line.startswith("passline_storage_writer{"):
+                key = line.split('"')[1]
+                out[f"writer_{key}"] = round(float(line.rsplit(" ", 1)[1]), 3)
         for c in clients:
             c.cancel()
         return out

@@ -71,12 +71,15 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 def _services(settings: Settings, storage: Backend, tasks: asyncio.TaskGroup) -> Services:
     hub = Hub(storage, tasks)
     metrics = Metrics()
+    stats = getattr(storage, "stats", None)
+    if isinstance(stats, dict):
+        metrics.watch_storage(stats)
     return Services(
         settings=settings,
         storage=storage,
         hub=hub,
         orders=Orders(storage),
-        fleet=FleetState(storage, hub.publish_hq),
+        fleet=FleetState(storage, hub.publish_hq, tasks),
         kitchen=Kitchen(storage),
         metrics=metrics,
     )

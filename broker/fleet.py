@@ -3,6 +3,7 @@ fleet views built from them (HQ, ``GET /v1/stores``, ``GET /v1/printers``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -35,6 +36,7 @@ from protocol.status import PrinterStatus
 
 log = logging.getLogger(__name__)
 
+ACK_FLUSH_S = 0.05
 ALERT_STATES = frozenset({JobState.HELD, JobState.FAILED, JobState.UNCERTAIN, JobState.EXPIRED})
 _S = JobState
 #: Steps the broker fills in when a report skips ahead (ack lost, report first).
@@ -59,9 +61,43 @@ def steps_to(current: JobState, target: JobState) -> list[JobState]:
 
 
 class FleetState:
-    def __init__(self, storage: Storage, publish_hq: Callable[[BaseModel], None]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        publish_hq: Callable[[BaseModel], None],
+        tasks: asyncio.TaskGroup | None = None,
+    ) -> None:
         self.storage = storage
         self.publish_hq = publish_hq
+        self.tasks = tasks
+        self._acks: dict[str, list[tuple[str, datetime]]] = {}
+        self._flushing = False
+
+    def queue_acks(self, store_id: str, done: Sequence[tuple[str, datetime]]) -> None:
+        """Acks from every link are written together every ``ACK_FLUSH_S``: one group commit
+        instead of one per ack (``spooled`` is bookkeeping; the stream already has the job)."""
+        self._acks.setdefault(store_id, []).extend(done)
+        if not self._flushing:
+            self._flushing = True
+            coro = self._flush_acks()
+            if self.tasks is not None:
+                self.tasks.create_task(coro)
+            else:
+                asyncio.get_running_loop().create_task(coro)
+
+    async def _flush_acks(self) -> None:
+        try:
+            await asyncio.sleep(ACK_FLUSH_S)
+            pending, self._acks = self._acks, {}
+        finally:
+            self._flushing = False
+        results = await asyncio.gather(
+            *(self.acked(store_id, done) for store_id, done in pending.items()),
+            return_exceptions=True,
+        )
+        for store_id, result in zip(pending, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("store=%s: acks not recorded: %s", store_id, result)
 
     # -- link presence -------------------------------------------------------------------
     async def set_link(self, store_id: str, online: bool, client_version: str | None) -> None:

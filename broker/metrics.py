@@ -27,9 +27,19 @@ class Metrics:
         self.slow = Counter(
             "passline_ws_slow_consumers_total", "Peers closed with 4001", registry=r
         )
+        self.storage = Gauge(
+            "passline_storage_writer",
+            "Storage writer totals (sqlite: groups, commits, busy_s, sync_s)",
+            ["what"],
+            registry=r,
+        )
         self.commit = Histogram(
             "passline_commit_seconds",
             "Time from a request's commit call to durable",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0),
             registry=r,
         )
+
+    def watch_storage(self, stats: dict[str, float]) -> None:
+        for key in stats:
+            self.storage.labels(key).set_function(lambda key=key: stats[key])  # type: ignore[misc]

@@ -118,8 +118,6 @@ class StorePeer(Peer):
         super().__init__(conn, tasks, opts, label)
         self.session = session
         self.store_id = session.store_id
-        self.pending_acks: list[tuple[str, datetime]] = []
-        self.ack_writer: asyncio.Task[None] | None = None
 
     def deliver(self, entry: Entry) -> None:
         frame = store_frame(entry)

@@ -26,7 +26,7 @@ from websockets.typing import Subprotocol
 
 from broker.auth import Claims, Scope, TokenCache, bearer
 from broker.config import Settings
-from broker.errors import BrokerError, Unauthorized
+from broker.errors import Unauthorized
 from broker.fleet import FleetState
 from broker.hub import Hub
 from broker.kitchen import Kitchen, Station
@@ -293,25 +293,12 @@ class WsServer:
                     session.sent(entry, datetime.now(UTC))
                 after = entry.offset
 
-    async def _write_acks(self, peer: StorePeer) -> None:
-        """Acks coalesce: while one write is in flight, the next ones gather (one Tx)."""
-        while peer.pending_acks:
-            batch, peer.pending_acks = peer.pending_acks, []
-            try:
-                await self.s.fleet.acked(peer.store_id, batch)
-            except BrokerError as exc:
-                log.warning(
-                    "store=%s: ack of %d jobs not recorded: %s", peer.store_id, len(batch), exc
-                )
-
     async def _store_message(self, peer: StorePeer, msg: object) -> None:
         store_id = peer.store_id
         if isinstance(msg, Ack):
             done = peer.session.ack(msg.offset)
             if done:
-                peer.pending_acks.extend(done)
-                if peer.ack_writer is None or peer.ack_writer.done():
-                    peer.ack_writer = peer.tasks.create_task(self._write_acks(peer))
+                self.s.fleet.queue_acks(store_id, done)
         elif isinstance(msg, JobStateReport):
             error = await self.s.fleet.job_state(store_id, msg)
             if error is not None:
