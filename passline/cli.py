@@ -44,10 +44,12 @@ def _register() -> None:
 
     cli.add_command(broker)
     cli.add_command(token)
+    from passline.cmd_demo import demo
     from passline.cmd_printer_sim import printer_sim
     from passline.cmd_store_client import store_client
 
     cli.add_command(store_client)
+    cli.add_command(demo)
     cli.add_command(printer_sim)
 
 

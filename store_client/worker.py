@@ -114,13 +114,17 @@ class PrinterWorker:
     async def step(self) -> float:
         """Do one unit of work; returns how long to wait before the next (0: go on)."""
         pending = await self._expire(await self._spool.pending(self.printer_id))
-        status = await self._poll()
         if not pending:
+            await self._poll()
             self._held_since = None
             return self._settings.idle_poll_s
-        if status.state not in PRINTABLE:
-            await self._hold(pending, status)
-            return self._settings.held_poll_s
+        if self.status is None or self.status.state not in PRINTABLE:
+            # Between jobs of a ready printer no extra poll is needed: print_job checks
+            # the status itself before writing and reports what it saw.
+            status = await self._poll()
+            if status.state not in PRINTABLE:
+                await self._hold(pending, status)
+                return self._settings.held_poll_s
         self._held_since = None
         await self._print(pending[0])
         return 0.0
