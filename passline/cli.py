@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
 
 from protocol.version import PROTOCOL_VERSION, __version__
 
+#: Subcommands imported only when used: the store client (a 2 GB cashier PC) must not pay
+#: for the broker's FastAPI/uvicorn imports just because they share a CLI.
+LAZY_COMMANDS = {
+    "broker": "passline.cmd_broker:broker",
+    "token": "passline.cmd_token:token",
+    "store-client": "passline.cmd_store_client:store_client",
+    "printer-sim": "passline.cmd_printer_sim:printer_sim",
+    "demo": "passline.cmd_demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
 
 @click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PASSLINE"}
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PASSLINE"},
 )
 @click.version_option(
     __version__, "--version", "-V", message=f"passline %(version)s (protocol {PROTOCOL_VERSION})"
@@ -36,24 +62,6 @@ def schema(out: Path) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write schemas to {out}: {exc.strerror}") from None
     click.echo(f"wrote {len(paths)} schemas to {out}")
-
-
-def _register() -> None:
-    from passline.cmd_broker import broker
-    from passline.cmd_token import token
-
-    cli.add_command(broker)
-    cli.add_command(token)
-    from passline.cmd_demo import demo
-    from passline.cmd_printer_sim import printer_sim
-    from passline.cmd_store_client import store_client
-
-    cli.add_command(store_client)
-    cli.add_command(demo)
-    cli.add_command(printer_sim)
-
-
-_register()
 
 
 def main() -> None:

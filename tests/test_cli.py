@@ -86,3 +86,14 @@ def test_pip_install_into_fresh_venv(tmp_path: Path) -> None:
     )
     assert str(env_dir) in where  # the installed copy, not the source tree
     assert run("schema", "--out", str(tmp_path / "s"), exe=exe, cwd=tmp_path).returncode == 0
+
+
+def test_store_client_does_not_import_the_broker() -> None:
+    """The cashier PC's daemon must not load FastAPI/uvicorn just because the CLI is shared."""
+    code = (
+        "import sys; from passline.cli import cli; import click; "
+        "cli.get_command(click.Context(cli), 'store-client'); "
+        "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'broker') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
