@@ -17,6 +17,7 @@ LAZY_COMMANDS = {
     "store-client": "passline.cmd_store_client:store_client",
     "printer-sim": "passline.cmd_printer_sim:printer_sim",
     "demo": "passline.cmd_demo:demo",
+    "stores": "passline.cmd_stores:stores",
 }
 
 

@@ -1,0 +1,159 @@
+"""``passline stores apply stores.toml``: push store configs over REST (DESIGN.md §5.1).
+
+A thin REST client: each ``[stores.ID]`` table is checked against ``StoreConfig`` here
+(a store that fails is not sent, the others are), then PUT to
+``/v1/stores/ID/config``. One line per store; exit 1 if any store failed.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import click
+import httpx
+from pydantic import ValidationError
+
+from protocol.config import StoreConfig
+
+TIMEOUT_S = 15.0
+#: Answers after which the remaining stores would fail the same way: stop sending.
+FATAL_STATUSES = (401, 403)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    store_id: str
+    status: str  # ok | valid | invalid | error
+    text: str
+    fatal: bool = False
+
+
+@click.group("stores")
+def stores() -> None:
+    """Manage store configurations (printers, stations, routing)."""
+
+
+@stores.command("apply")
+@click.argument("stores_file", metavar="STORES_TOML", type=click.Path(path_type=Path))
+@click.option(
+    "--broker",
+    envvar="PASSLINE_BROKER_HTTP",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="The broker's REST address, http(s)://HOST:PORT.",
+)
+@click.option("--token", envvar="PASSLINE_TOKEN", help="Token with scope hq.")
+@click.option("--dry-run", is_flag=True, help="Only check the file and print what would be sent.")
+@click.option("--only", "only", multiple=True, metavar="STORE_ID", help="Apply only these stores.")
+def apply(
+    stores_file: Path, broker: str, token: str | None, dry_run: bool, only: tuple[str, ...]
+) -> None:
+    """PUT each [stores.ID] table of STORES_TOML to /v1/stores/ID/config.
+
+    Prints one line per store: `s-001  ok  version 3`, or `error` with the status and
+    each failing field's path. A store that fails the local check is not sent.
+    """
+    tables = _select(load_stores(stores_file), only)
+    if not dry_run and not token:
+        raise click.UsageError("--token (or PASSLINE_TOKEN) is required, scope hq")
+    if not broker.startswith(("http://", "https://")):
+        raise click.BadParameter("expected http(s)://HOST:PORT", param_hint="--broker")
+    if _apply_all(tables, broker, token or "", dry_run):
+        click.get_current_context().exit(1)
+
+
+def load_stores(path: Path) -> dict[str, Any]:
+    """The ``stores`` tables of the file, else one clear error line."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path} is not valid TOML: {exc}") from None
+    tables = data.get("stores")
+    if not isinstance(tables, dict) or not tables:
+        raise click.ClickException(f"{path}: expected one or more [stores.STORE_ID] tables")
+    bad = [k for k, v in tables.items() if not isinstance(v, dict)]
+    if bad:
+        raise click.ClickException(f"{path}: stores.{bad[0]} must be a table")
+    return tables
+
+
+def _select(tables: dict[str, Any], only: tuple[str, ...]) -> dict[str, Any]:
+    missing = [s for s in only if s not in tables]
+    if missing:
+        raise click.ClickException(f"no [stores.{missing[0]}] in the file")
+    return {k: v for k, v in tables.items() if not only or k in only}
+
+
+def _apply_all(tables: dict[str, Any], broker: str, token: str, dry_run: bool) -> bool:
+    width = max(len(s) for s in tables)
+    failed = False
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=broker, headers=headers, timeout=TIMEOUT_S) as http:
+        for i, (store_id, table) in enumerate(tables.items()):
+            outcome = check(store_id, table)
+            if outcome is None and dry_run:
+                outcome = _dry(store_id, table)
+            elif outcome is None:
+                outcome = put_config(http, store_id, table)
+            click.echo(f"{outcome.store_id:<{width}}  {outcome.status:<7}  {outcome.text}")
+            failed |= outcome.status in ("invalid", "error")
+            left = len(tables) - i - 1
+            if outcome.fatal and left:
+                raise click.ClickException(f"stopped: {left} store(s) not sent")
+    return failed
+
+
+def check(store_id: str, table: dict[str, Any]) -> Outcome | None:
+    """``None`` when the table is a valid ``StoreConfig``, else the ``invalid`` outcome."""
+    try:
+        StoreConfig.model_validate(table)
+    except ValidationError as exc:
+        paths = [_field(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        return Outcome(store_id, "invalid", "; ".join(paths) + " (not sent)")
+    return None
+
+
+def _dry(store_id: str, table: dict[str, Any]) -> Outcome:
+    body = json.dumps(table, ensure_ascii=False, sort_keys=False)
+    return Outcome(store_id, "valid", f"would PUT {config_path(store_id)} {body}")
+
+
+def config_path(store_id: str) -> str:
+    return f"/v1/stores/{quote(store_id, safe='')}/config"
+
+
+def put_config(http: httpx.Client, store_id: str, table: dict[str, Any]) -> Outcome:
+    try:
+        r = http.put(config_path(store_id), json=table)
+    except httpx.HTTPError as exc:
+        return Outcome(store_id, "error", f"cannot reach {http.base_url}: {exc}", fatal=True)
+    if r.status_code == 200:
+        return Outcome(store_id, "ok", f"version {r.json().get('version')}")
+    return Outcome(store_id, "error", describe_problem(r), fatal=r.status_code in FATAL_STATUSES)
+
+
+def describe_problem(r: httpx.Response) -> str:
+    """``422 printers.0.transport: …`` from a problem+json answer (RFC 9457)."""
+    try:
+        body = r.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    errors = [e for e in body.get("errors") or () if isinstance(e, dict)]
+    if errors:
+        text = "; ".join(_field(str(e.get("path", "")), str(e.get("msg", ""))) for e in errors)
+    else:
+        text = str(body.get("detail") or body.get("title") or r.reason_phrase)
+    return f"{r.status_code} {text}"
+
+
+def _field(path: str, msg: str) -> str:
+    return f"{path}: {msg}" if path else msg
