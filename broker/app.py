@@ -19,6 +19,7 @@ import uvicorn
 
 from broker.auth import check_secret
 from broker.config import Settings
+from broker.fastpath import FastSubmit
 from broker.fleet import FleetState
 from broker.hub import Hub
 from broker.kitchen import Kitchen
@@ -92,7 +93,7 @@ def _http(settings: Settings, api: Api) -> tuple[_EmbeddedUvicorn, socket.socket
     sock = socket.create_server((host, port), reuse_port=False)
     sock.setblocking(False)
     config = uvicorn.Config(
-        build_app(api, STATIC_DIR),
+        FastSubmit(build_app(api, STATIC_DIR), api),
         lifespan="off",
         access_log=False,
         log_config=None,

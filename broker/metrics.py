@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class Metrics:
@@ -31,12 +31,6 @@ class Metrics:
             "passline_storage_writer",
             "Storage writer totals (sqlite: groups, commits, busy_s, sync_s)",
             ["what"],
-            registry=r,
-        )
-        self.commit = Histogram(
-            "passline_commit_seconds",
-            "Time from a request's commit call to durable",
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0),
             registry=r,
         )
 

@@ -177,12 +177,14 @@ class Orders:
         rec: OrderRecord,
         version: int,
         plan: Plan,
-        config: StoreConfig,
+        config: StoreConfig | None,
         extra: Sequence[Put],
         now: datetime,
         expo: tuple[ExpoOrder, int] | None = None,
     ) -> Tx:
-        """Order + tickets + jobs (+ expo) as one Tx; entries: jobs first, then screens."""
+        """Order + tickets + jobs (+ expo) as one Tx; entries: jobs first, then screens.
+
+        ``config`` None: no expo roll-up (reprints)."""
         puts = [put(Kind.ORDER, rec.order_id, rec, version, live=not rec.cancelled), *extra]
         entries = []
         for job in plan.jobs:  # each model is serialised once, for its record and its entry
@@ -203,7 +205,7 @@ class Orders:
                 )
             )
             entries.append(NewEntry(EntryKind.TICKET, t_json, t.station_id))
-        station = expo_station(config)
+        station = expo_station(config) if config is not None else None
         if station is not None:
             if expo is None:
                 roll = expo_roll_up(rec, plan.tickets, 1, False, now)
@@ -328,10 +330,8 @@ class Orders:
                     "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
                 }
             )
-            plan.tickets = []
-            tx = self._plan_tx(new, version + 1, plan, config, [], now, None)
-            tx = Tx(tx.puts, [e for e in tx.entries if e.kind is EntryKind.JOB])
-            tx = Tx([p for p in tx.puts if p.kind is not Kind.EXPO], tx.entries)
+            plan.tickets = []  # a reprint changes no ticket and no expo roll-up
+            tx = self._plan_tx(new, version + 1, plan, None, [], now)
             await self.storage.commit(rec.store_id, tx)
             return _result(order_id, plan, tickets=False)
 

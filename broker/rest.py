@@ -290,23 +290,31 @@ def _openapi_with(app: FastAPI, models: dict[str, type[BaseModel]]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def broker_problem(exc: BrokerError, metrics: Metrics, where: str) -> Response:
+    metrics.requests.labels(str(exc.status)).inc()
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
+    if exc.status >= 500:
+        log.error("%s: %s", where, exc.detail)
+    return problem(exc.status, exc.title, exc.detail, exc.errors, headers)
+
+
+def validation_problem(raw_errors: list[Any], metrics: Metrics) -> Response:
+    metrics.requests.labels("422").inc()
+    errors = field_errors(raw_errors)
+    detail = f"{errors[0]['path'] or '(body)'}: {errors[0]['msg']}" if errors else None
+    return problem(422, "Invalid request", detail, errors)
+
+
 def _errors(app: FastAPI, metrics: Metrics) -> None:
     async def broker_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BrokerError)
-        metrics.requests.labels(str(exc.status)).inc()
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
-        if exc.status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.detail)
-        return problem(exc.status, exc.title, exc.detail, exc.errors, headers)
+        return broker_problem(exc, metrics, f"{request.method} {request.url.path}")
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        metrics.requests.labels("422").inc()
-        errors = field_errors(list(exc.errors()))
-        detail = f"{errors[0]['path'] or '(body)'}: {errors[0]['msg']}" if errors else None
-        return problem(422, "Invalid request", detail, errors)
+        return validation_problem(list(exc.errors()), metrics)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
@@ -422,4 +421,4 @@ async def _close(conn: ServerConnection, code: CloseCode, reason: str, within_s:
         conn.transport.abort()
 
 
-__all__ = ["HQ_PATH", "KDS_PATH", "STORE_PATH", "Headers", "Services", "WsServer"]
+__all__ = ["HQ_PATH", "KDS_PATH", "STORE_PATH", "Services", "WsServer"]

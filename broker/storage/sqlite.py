@@ -139,7 +139,7 @@ class SqliteStorage:
         self._wake.set()
         try:
             async with asyncio.timeout(COMMIT_TIMEOUT_S):
-                return await asyncio.shield(future)
+                return await future  # cancelling the caller does not stop the commit
         except TimeoutError:
             raise StorageError("sqlite commit timed out") from None
 
