@@ -6,6 +6,8 @@
    kitchen chit, the time from the submit call to the chit being cut on the emulated
    printer (receipt → printer bytes), as p50/p99. The baseline in the same run is the floor
    of that path: the same rendered bytes written straight to the emulator over TCP.
+3. Paper out on a printer to the ``printer_status`` delta on an HQ socket (and back), the
+   path HQ's dashboard depends on, ``--status-rounds`` times each way.
 
 The broker and the store client run as subprocesses (``passline broker``, ``passline
 store-client``); the emulators and the load generator run in this process.
@@ -75,9 +77,18 @@ def config(ports: dict[str, int]) -> dict[str, Any]:
 
     return {
         "name": "Bench House",
-        "printers": [printer("kitchen", "Kitchen"), printer("bar", "Bar"), printer("receipt", "Front")],
+        "printers": [
+            printer("kitchen", "Kitchen"),
+            printer("bar", "Bar"),
+            printer("receipt", "Front"),
+        ],
         "stations": [
-            {"station_id": "grill", "name": "Grill", "categories": ["burgers"], "printer": "kitchen"},
+            {
+                "station_id": "grill",
+                "name": "Grill",
+                "categories": ["burgers"],
+                "printer": "kitchen",
+            },
             {"station_id": "bar", "name": "Bar", "categories": ["drinks"], "printer": "bar"},
         ],
         "receipt_printer": "receipt",
@@ -190,6 +201,29 @@ async def baseline(emu: TimedEmulator, count: int) -> dict[str, Any]:
     return summary(lat, chits=count)
 
 
+async def status_to_hq(ws_port: int, emu: TimedEmulator, rounds: int) -> dict[str, Any]:
+    """Paper out on a printer -> ``printer_status`` on an HQ socket, and back."""
+    from websockets.asyncio.client import connect
+
+    lat = []
+    async with connect(
+        f"ws://127.0.0.1:{ws_port}/v1/ws/hq", subprotocols=["passline.v1.json"]
+    ) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "hello", "token": issue_token(SECRET, "hq")}))
+        await ws.recv()  # fleet
+        for n in range(2 * rounds):
+            paper = "out" if n % 2 == 0 else "ok"
+            t = time.monotonic()
+            await emu.set_state(paper=paper)
+            async with asyncio.timeout(30):
+                while True:
+                    msg = json.loads(await ws.recv())
+                    if msg["type"] == "printer_status" and msg["status"]["paper"] == paper:
+                        break
+            lat.append(1000 * (time.monotonic() - t))
+    return summary(lat, changes=len(lat))
+
+
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="passline-bench-sc-"))
     async with (
@@ -202,7 +236,9 @@ async def main(args: argparse.Namespace) -> None:
         http = f"http://127.0.0.1:{http_port}"
         hq = issue_token(SECRET, "hq")
         async with httpx.AsyncClient(base_url=http, headers={"Authorization": f"Bearer {hq}"}) as c:
-            r = await c.put(f"/v1/stores/{STORE}/config", json=config({k: e.port for k, e in emus.items()}))
+            r = await c.put(
+                f"/v1/stores/{STORE}/config", json=config({k: e.port for k, e in emus.items()})
+            )
             r.raise_for_status()
         client = await start_client(tmp, ws_port)
         try:
@@ -210,6 +246,7 @@ async def main(args: argparse.Namespace) -> None:
             result: dict[str, Any] = {"idle": await idle(client.pid, args.idle_seconds)}
             result["steady"] = await steady(http, kitchen, args.rate, args.seconds)
             result["steady"]["rss_mb_after"] = round(rss_mb(client.pid), 1)
+            result["paper_status_to_hq"] = await status_to_hq(ws_port, bar, args.status_rounds)
             async with TimedEmulator(name="direct") as direct:  # printers take one session
                 result["baseline_direct_tcp"] = await baseline(direct, 50)
             result["p50_ratio_vs_baseline"] = round(
@@ -227,4 +264,5 @@ if __name__ == "__main__":
     parser.add_argument("--idle-seconds", type=float, default=300)
     parser.add_argument("--rate", type=float, default=10)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--status-rounds", type=int, default=10)
     asyncio.run(main(parser.parse_args()))

@@ -46,7 +46,7 @@ class WorkerHost(Protocol):
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    idle_poll_s: float = 5.0
+    idle_poll_s: float = 2.0
     """Status poll while there is nothing to print."""
     held_poll_s: float = 1.0
     """Status poll while jobs wait for the printer."""
