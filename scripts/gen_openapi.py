@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Write docs/openapi.json: the broker's OpenAPI document, as served at ``/openapi.json``.
+
+The FastAPI app is built by ``broker.rest.build_app`` around in-memory services; nothing
+listens and nothing is stored.
+
+    python scripts/gen_openapi.py           # rewrite the file
+    python scripts/gen_openapi.py --check   # exit 1 if the file is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from broker.fleet import FleetState  # noqa: E402
+from broker.limits import RateLimiter  # noqa: E402
+from broker.metrics import Metrics  # noqa: E402
+from broker.orders import Orders  # noqa: E402
+from broker.rest import Api, build_app  # noqa: E402
+from broker.storage.memory import MemoryStorage  # noqa: E402
+
+OUT = ROOT / "docs" / "openapi.json"
+#: Only signs tokens nobody asks for: the document does not depend on it.
+UNUSED_SECRET = "openapi-generator-" + "x" * 32
+
+
+def render() -> str:
+    storage = MemoryStorage()
+    api = Api(
+        storage,
+        Orders(storage),
+        FleetState(storage, lambda message: None),
+        Metrics(),
+        UNUSED_SECRET,
+        RateLimiter(0.0, 1),
+    )
+    doc = build_app(api).openapi()
+    return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    text = render()
+    if args.check:
+        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        if current != text:
+            print(f"{args.out} is out of date: run scripts/gen_openapi.py", file=sys.stderr)
+            return 1
+        return 0
+    args.out.write_text(text, encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
