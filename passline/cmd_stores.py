@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,10 +26,17 @@ TIMEOUT_S = 15.0
 FATAL_STATUSES = (401, 403)
 
 
+class Status(StrEnum):
+    OK = "ok"  # applied: the broker answered with the new version
+    VALID = "valid"  # --dry-run: passed the local check
+    INVALID = "invalid"  # failed the local check: not sent
+    ERROR = "error"  # the broker refused it, or could not be reached
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     store_id: str
-    status: str  # ok | valid | invalid | error
+    status: Status
     text: str
     fatal: bool = False
 
@@ -103,7 +111,7 @@ def _apply_all(tables: dict[str, Any], broker: str, token: str, dry_run: bool) -
             elif outcome is None:
                 outcome = put_config(http, store_id, table)
             click.echo(f"{outcome.store_id:<{width}}  {outcome.status:<7}  {outcome.text}")
-            failed |= outcome.status in ("invalid", "error")
+            failed |= outcome.status in (Status.INVALID, Status.ERROR)
             left = len(tables) - i - 1
             if outcome.fatal and left:
                 raise click.ClickException(f"stopped: {left} store(s) not sent")
@@ -116,13 +124,13 @@ def check(store_id: str, table: dict[str, Any]) -> Outcome | None:
         StoreConfig.model_validate(table)
     except ValidationError as exc:
         paths = [_field(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        return Outcome(store_id, "invalid", "; ".join(paths) + " (not sent)")
+        return Outcome(store_id, Status.INVALID, "; ".join(paths) + " (not sent)")
     return None
 
 
 def _dry(store_id: str, table: dict[str, Any]) -> Outcome:
     body = json.dumps(table, ensure_ascii=False, sort_keys=False)
-    return Outcome(store_id, "valid", f"would PUT {config_path(store_id)} {body}")
+    return Outcome(store_id, Status.VALID, f"would PUT {config_path(store_id)} {body}")
 
 
 def config_path(store_id: str) -> str:
@@ -133,10 +141,12 @@ def put_config(http: httpx.Client, store_id: str, table: dict[str, Any]) -> Outc
     try:
         r = http.put(config_path(store_id), json=table)
     except httpx.HTTPError as exc:
-        return Outcome(store_id, "error", f"cannot reach {http.base_url}: {exc}", fatal=True)
+        return Outcome(store_id, Status.ERROR, f"cannot reach {http.base_url}: {exc}", fatal=True)
     if r.status_code == 200:
-        return Outcome(store_id, "ok", f"version {r.json().get('version')}")
-    return Outcome(store_id, "error", describe_problem(r), fatal=r.status_code in FATAL_STATUSES)
+        return Outcome(store_id, Status.OK, f"version {r.json().get('version')}")
+    return Outcome(
+        store_id, Status.ERROR, describe_problem(r), fatal=r.status_code in FATAL_STATUSES
+    )
 
 
 def describe_problem(r: httpx.Response) -> str:
