@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import msgpack
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,7 +48,9 @@ class Stats:
     closed: dict[int, int] = field(default_factory=dict)
     window: tuple[float, float] = (0.0, 0.0)
     connected: int = 0
+    failed: int = 0
     clients: int = 0
+    live: list[str] = field(default_factory=list)
     target: int = -1
     all_connected: asyncio.Event = field(default_factory=asyncio.Event)
     all_delivered: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,9 +63,12 @@ class Stats:
         if self.delivered == self.target:
             self.all_delivered.set()
 
-    def up(self) -> None:
-        self.connected += 1
-        if self.connected == self.clients:
+    def up(self, ok: bool = True) -> None:
+        if ok:
+            self.connected += 1
+        else:
+            self.failed += 1
+        if self.connected + self.failed == self.clients:
             self.all_connected.set()
 
     def expect(self, total: int) -> None:
@@ -85,6 +90,7 @@ class Stats:
             "p99_ms": pct(0.99),
             "max_ms": round(lat[-1] * 1000, 1) if lat else None,
             "errors": self.errors,
+            "connect_failed": self.failed,
             "closes": self.closed,
         }
 
@@ -195,27 +201,29 @@ class RawHttp:
 # -- broker run ----------------------------------------------------------------------------
 async def store_client(url: str, store: str, stats: Stats, ready: asyncio.Semaphore) -> None:
     tok = issue_token(SECRET, "store", store=store)
-    async with ready:
-        ws = await connect(
-            url,
-            subprotocols=["passline.v1.msgpack"],  # type: ignore[list-item]
-            additional_headers={"Authorization": f"Bearer {tok}"},
-            open_timeout=60,
-            compression=None,
-            ping_interval=None,
-        )
-        await ws.send(
-            msgpack.packb(
-                {
-                    "type": "hello",
-                    "store_id": store,
-                    "client_version": "bench",
-                    "protocol": 1,
-                    "resume": None,
-                }
+    hello = {
+        "type": "hello",
+        "store_id": store,
+        "client_version": "bench",
+        "protocol": 1,
+        "resume": None,
+    }
+    try:
+        async with ready:
+            ws = await connect(
+                url,
+                subprotocols=["passline.v1.msgpack"],  # type: ignore[list-item]
+                additional_headers={"Authorization": f"Bearer {tok}"},
+                open_timeout=60,
+                compression=None,
+                ping_interval=None,
             )
-        )
-        await ws.recv()
+            await ws.send(msgpack.packb(hello))
+            await ws.recv()
+    except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
+        stats.up(ok=False)
+        return
+    stats.live.append(store)
     stats.up()
     try:
         async for frame in ws:
@@ -229,7 +237,7 @@ async def store_client(url: str, store: str, stats: Stats, ready: asyncio.Semaph
 
 
 async def submitter(
-    http: str, stores: list[str], rate: float, duration: float, stats: Stats, workers: int = 32
+    http: str, stores: list[str], rate: float, duration: float, stats: Stats, workers: int = 256
 ) -> int:
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=workers * 4)
     tok = issue_token(SECRET, "ingest")
@@ -307,7 +315,7 @@ async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
         cpu0 = cpu_s(proc.pid)
         stats.window = (time.time(), time.time() + args.duration)
         t0 = time.monotonic()
-        sent = await submitter(http, stores, args.rate, args.duration, stats)
+        sent = await submitter(http, stats.live, args.rate, args.duration, stats)
         stats.expect(3 * (sent - stats.errors))
         async with asyncio.timeout(60):
             await stats.all_delivered.wait()
@@ -343,10 +351,14 @@ async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
 
 # -- relay run -----------------------------------------------------------------------------
 async def relay_client(url: str, name: str, stats: Stats, ready: asyncio.Semaphore) -> None:
-    async with ready:
-        ws = await connect(
-            f"{url}/sub/{name}", open_timeout=60, compression=None, ping_interval=None
-        )
+    try:
+        async with ready:
+            ws = await connect(
+                f"{url}/sub/{name}", open_timeout=60, compression=None, ping_interval=None
+            )
+    except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
+        stats.up(ok=False)
+        return
     stats.up()
     try:
         async for frame in ws:

@@ -107,6 +107,7 @@ def _http(settings: Settings, api: Api) -> tuple[_EmbeddedUvicorn, socket.socket
 @contextlib.asynccontextmanager
 async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
     secret = check_secret(settings.secret)
+    settings.http_addr(), settings.ws_addr()  # bad addresses fail here, one clear line
     storage = await open_storage(settings.store, settings.stream_max_len)
     try:
         async with asyncio.TaskGroup() as tasks:

@@ -60,6 +60,7 @@ STORE_PATH, KDS_PATH, HQ_PATH = "/v1/ws/store", "/v1/ws/kds", "/v1/ws/hq"
 MSGPACK, JSON = Subprotocol("passline.v1.msgpack"), Subprotocol("passline.v1.json")
 SUBPROTOCOLS = {STORE_PATH: MSGPACK, KDS_PATH: JSON, HQ_PATH: JSON}
 REPLAY_BATCH = 500
+LISTEN_BACKLOG = 4096
 MAX_KDS_REPLAY = 5000
 T = TypeVar("T")
 
@@ -117,6 +118,7 @@ class WsServer:
             ping_timeout=st.ping_timeout,
             close_timeout=st.close_timeout,
             open_timeout=st.hello_timeout,
+            backlog=LISTEN_BACKLOG,  # a reconnect storm must not overflow the accept queue
             **kwargs,
         )
         return self.server

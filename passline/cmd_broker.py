@@ -69,10 +69,22 @@ def broker(
     )
     try:
         _run(_serve(settings))
-    except BrokerError as exc:
-        raise click.ClickException(exc.detail) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
+    except BaseException as exc:  # unwrap TaskGroup groups: user mistakes get one line
+        problem = _user_error(exc)
+        if problem is None:
+            raise
+        raise click.ClickException(problem) from None
+
+
+def _user_error(exc: BaseException) -> str | None:
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_user_error(e) for e in exc.exceptions]
+        return next((f for f in found if f is not None), None)
+    if isinstance(exc, BrokerError):
+        return exc.detail
+    if isinstance(exc, OSError):
+        return f"cannot listen: {exc.strerror or exc}"
+    return None
 
 
 async def _serve(settings: Settings) -> None:
