@@ -36,7 +36,7 @@ from protocol.status import PrinterStatus
 
 log = logging.getLogger(__name__)
 
-ACK_FLUSH_S = 0.05
+FLUSH_S = 0.05  # acks and link presence are written in batches this often
 ALERT_STATES = frozenset({JobState.HELD, JobState.FAILED, JobState.UNCERTAIN, JobState.EXPIRED})
 _S = JobState
 #: Steps the broker fills in when a report skips ahead (ack lost, report first).
@@ -71,49 +71,48 @@ class FleetState:
         self.publish_hq = publish_hq
         self.tasks = tasks
         self._acks: dict[str, list[tuple[str, datetime]]] = {}
+        self._links: dict[str, LinkRecord] = {}
         self._flushing = False
 
     def queue_acks(self, store_id: str, done: Sequence[tuple[str, datetime]]) -> None:
-        """Acks from every link are written together every ``ACK_FLUSH_S``: one group commit
+        """Acks from every link are written together every ``FLUSH_S``: one group commit
         instead of one per ack (``spooled`` is bookkeeping; the stream already has the job)."""
         self._acks.setdefault(store_id, []).extend(done)
-        if not self._flushing:
-            self._flushing = True
-            coro = self._flush_acks()
-            if self.tasks is not None:
-                self.tasks.create_task(coro)
-            else:
-                asyncio.get_running_loop().create_task(coro)
+        self._schedule_flush()
 
-    async def _flush_acks(self) -> None:
+    def _schedule_flush(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        coro = self._flush()
+        if self.tasks is not None:
+            self.tasks.create_task(coro)
+        else:
+            asyncio.get_running_loop().create_task(coro)
+
+    async def _flush(self) -> None:
         try:
-            await asyncio.sleep(ACK_FLUSH_S)
-            pending, self._acks = self._acks, {}
+            await asyncio.sleep(FLUSH_S)
+            acks, self._acks = self._acks, {}
+            links, self._links = self._links, {}
         finally:
             self._flushing = False
-        results = await asyncio.gather(
-            *(self.acked(store_id, done) for store_id, done in pending.items()),
-            return_exceptions=True,
-        )
-        for store_id, result in zip(pending, results, strict=True):
+        writes = [(s, self.acked(s, done)) for s, done in acks.items()]
+        writes += [(s, self._write_link(link)) for s, link in links.items()]
+        results = await asyncio.gather(*(w for _, w in writes), return_exceptions=True)
+        for (store_id, _), result in zip(writes, results, strict=True):
             if isinstance(result, Exception):
-                log.warning("store=%s: acks not recorded: %s", store_id, result)
+                log.warning("store=%s: link/ack state not recorded: %s", store_id, result)
 
     # -- link presence -------------------------------------------------------------------
     async def set_link(self, store_id: str, online: bool, client_version: str | None) -> None:
-        async def attempt() -> LinkRecord:
-            raw = await self.storage.get(Kind.LINK, store_id)
-            link = LinkRecord(
-                store_id=store_id,
-                online=online,
-                since=now_utc(),
-                client_version=client_version,
-            )
-            version = (raw.version if raw else 0) + 1
-            await self.storage.commit(store_id, Tx([put(Kind.LINK, store_id, link, version)]))
-            return link
-
-        link = await retrying(attempt)
+        """HQ hears at once; the record is written with the next flush (a reconnect storm
+        of 10k store clients is a few group commits, not 10k fsyncs)."""
+        link = LinkRecord(
+            store_id=store_id, online=online, since=now_utc(), client_version=client_version
+        )
+        self._links[store_id] = link
+        self._schedule_flush()
         log.info("link store=%s online=%s", store_id, online)
         self.publish_hq(
             StoreLink(
@@ -123,6 +122,15 @@ class FleetState:
                 client_version=link.client_version,
             )
         )
+
+    async def _write_link(self, link: LinkRecord) -> None:
+        async def attempt() -> None:
+            raw = await self.storage.get(Kind.LINK, link.store_id)
+            version = (raw.version if raw else 0) + 1
+            tx = Tx([put(Kind.LINK, link.store_id, link, version)])
+            await self.storage.commit(link.store_id, tx)
+
+        await retrying(attempt)
 
     async def reset_links(self) -> None:
         """At start of a single node: nobody is connected yet."""
