@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -44,6 +46,26 @@ async def eventually(
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"not within {within}s: {what}")
+
+
+def stable_port() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    The broker is restarted on the same ports in some tests; a port from the ephemeral
+    range may meanwhile be the local end of one of the many client connections the test
+    makes, and then the restarted broker cannot bind it.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(10000, low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def store_config(printers: dict[str, PrinterEmulator], **extra: Any) -> dict[str, Any]:
@@ -201,6 +223,7 @@ async def stack(
     ):
         printers = {"kitchen": kitchen, "bar": bar, "receipt": receipt}
         st = Stack(tmp, printers, storage=f"sqlite:///{tmp / 'broker.db'}")
+        st.http_port, st.ws_port = stable_port(), stable_port()
         await st.start_broker()
         try:
             async with st.api() as http:
