@@ -198,6 +198,23 @@ class RawHttp:
         return status
 
 
+async def settle(http: str, quiet_s: float = 1.0, limit_s: float = 120.0) -> None:
+    """Wait until the broker's storage is idle: no new commits, the WAL checkpointed."""
+    last, quiet_since, t0 = -1.0, time.monotonic(), time.monotonic()
+    async with httpx.AsyncClient(base_url=http) as c:
+        while time.monotonic() - t0 < limit_s:
+            stats = {}
+            for line in (await c.get("/metrics")).text.splitlines():
+                if line.startswith("passline_storage_writer{"):
+                    stats[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+            commits = stats.get("commits", 0.0)
+            if commits != last:
+                last, quiet_since = commits, time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_s and not stats.get("wal_pending"):
+                return
+            await asyncio.sleep(0.2)
+
+
 # -- broker run ----------------------------------------------------------------------------
 async def store_client(url: str, store: str, stats: Stats, ready: asyncio.Semaphore) -> None:
     tok = issue_token(SECRET, "store", store=store)
@@ -310,7 +327,7 @@ async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
         async with asyncio.timeout(600):
             await stats.all_connected.wait()
         connect_s = time.monotonic() - t_conn
-        await asyncio.sleep(1.0)  # let link-up writes settle
+        await settle(http)  # measure the steady state, not the tail of the connect storm
         rss_idle = rss_mb(proc.pid)
         cpu0 = cpu_s(proc.pid)
         stats.window = (time.time(), time.time() + args.duration)
