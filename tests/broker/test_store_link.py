@@ -176,11 +176,17 @@ async def test_printer_status_reaches_fleet_views(ep: Endpoints, store: str) -> 
             body: list[Any] = (await http.get("/v1/printers", params={"state": "error"})).json()
             return body
 
+    async def online_view() -> dict[str, Any] | None:
+        # link presence is written with the next batch of acks (every 50 ms)
+        async with ep.client(token("hq")) as http:
+            view: dict[str, Any] = (await http.get("/v1/stores/s-001")).json()
+        return view if view["link"]["online"] else None
+
     rows = await eventually(error_printers)
     assert [(r["store_id"], r["printer_id"]) for r in rows] == [("s-001", "kitchen")]
+    view = await eventually(online_view)
     async with ep.client(token("hq")) as http:
-        view = (await http.get("/v1/stores/s-001")).json()
-        assert view["link"]["online"] is True and view["link"]["client_version"] == "test/1"
+        assert view["link"]["client_version"] == "test/1"
         assert {p["printer_id"]: (p["status"] or {}).get("state") for p in view["printers"]} == {
             "kitchen": "error",
             "bar": None,
