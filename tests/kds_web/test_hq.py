@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    """Emulated printers and real store clients (skipped until the store client daemon lands)."""
-    pytest.importorskip("store_client.daemon")
+    """Emulated printers and real store clients."""
     from tests.kds_web.site import Site
 
     s = Site(tmp_path)
