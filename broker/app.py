@@ -113,6 +113,7 @@ async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
         async with asyncio.TaskGroup() as tasks:
             services = _services(settings, storage, tasks)
             await services.fleet.reset_links()
+            reaper = tasks.create_task(services.fleet.reap_dead_nodes())
             ws = WsServer(services, secret)
             host, port = settings.ws_addr()
             await ws.start(host, port, ssl=_ssl_context(settings))
@@ -131,6 +132,7 @@ async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
                 )
                 yield broker
             finally:
+                reaper.cancel()
                 await _drain(broker, serving)
     finally:
         await storage.aclose()

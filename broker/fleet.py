@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
 
+from broker.errors import StorageError
 from broker.orders import now_utc, put, retrying
 from broker.records import JobRecord, LinkRecord, PrinterRecord, printer_key
-from broker.storage import Kind, Storage, Tx
+from broker.storage import Backend, Kind, Tx
 from protocol.config import VersionedStoreConfig
 from protocol.errors import TransitionError
 from protocol.jobs import (
@@ -37,6 +39,9 @@ from protocol.status import PrinterStatus
 log = logging.getLogger(__name__)
 
 FLUSH_S = 0.05  # acks and link presence are written in batches this often
+RETRY_S = (FLUSH_S, 0.25, 0.5, 1.0, 2.0)  # the same while storage is failing
+MAX_DEFERRED = 100_000
+REAP_S = 5.0
 ALERT_STATES = frozenset({JobState.HELD, JobState.FAILED, JobState.UNCERTAIN, JobState.EXPIRED})
 _S = JobState
 #: Steps the broker fills in when a report skips ahead (ack lost, report first).
@@ -63,7 +68,7 @@ def steps_to(current: JobState, target: JobState) -> list[JobState]:
 class FleetState:
     def __init__(
         self,
-        storage: Storage,
+        storage: Backend,
         publish_hq: Callable[[BaseModel], None],
         tasks: asyncio.TaskGroup | None = None,
     ) -> None:
@@ -72,12 +77,22 @@ class FleetState:
         self.tasks = tasks
         self._acks: dict[str, list[tuple[str, datetime]]] = {}
         self._links: dict[str, LinkRecord] = {}
+        self._deferred: deque[Callable[[], Awaitable[object]]] = deque(maxlen=MAX_DEFERRED)
         self._flushing = False
+        self._failures = 0
 
     def queue_acks(self, store_id: str, done: Sequence[tuple[str, datetime]]) -> None:
         """Acks from every link are written together every ``FLUSH_S``: one group commit
         instead of one per ack (``spooled`` is bookkeeping; the stream already has the job)."""
         self._acks.setdefault(store_id, []).extend(done)
+        self._schedule_flush()
+
+    def defer(self, write: Callable[[], Awaitable[object]]) -> None:
+        """A store client's report that storage could not take now (redis down): it is
+        written with the next successful flush, so the link itself stays up."""
+        if len(self._deferred) == self._deferred.maxlen:
+            log.error("more than %d reports waiting for storage: dropping the oldest", MAX_DEFERRED)
+        self._deferred.append(write)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -92,54 +107,128 @@ class FleetState:
 
     async def _flush(self) -> None:
         try:
-            await asyncio.sleep(FLUSH_S)
+            await asyncio.sleep(RETRY_S[min(self._failures, len(RETRY_S) - 1)])
             acks, self._acks = self._acks, {}
             links, self._links = self._links, {}
+            deferred = list(self._deferred)
+            self._deferred.clear()
         finally:
             self._flushing = False
-        writes = [(s, self.acked(s, done)) for s, done in acks.items()]
-        writes += [(s, self._write_link(link)) for s, link in links.items()]
-        results = await asyncio.gather(*(w for _, w in writes), return_exceptions=True)
-        for (store_id, _), result in zip(writes, results, strict=True):
+        ack_items, link_items = list(acks.items()), list(links.values())
+        results = await asyncio.gather(
+            *(self.acked(store_id, done) for store_id, done in ack_items),
+            *(self._write_link(link) for link in link_items),
+            return_exceptions=True,
+        )
+        failed = False
+        for (store_id, done), result in zip(ack_items, results, strict=False):
+            if isinstance(result, StorageError):
+                failed = True
+                self._acks[store_id] = [*done, *self._acks.get(store_id, [])]
             if isinstance(result, Exception):
-                log.warning("store=%s: link/ack state not recorded: %s", store_id, result)
+                log.warning("store=%s: acks not recorded: %s", store_id, result)
+        for link, result in zip(link_items, results[len(ack_items) :], strict=True):
+            if isinstance(result, StorageError):
+                failed = True
+                self._links.setdefault(link.store_id, link)
+            if isinstance(result, Exception):
+                log.warning("store=%s: link state not recorded: %s", link.store_id, result)
+            elif result is True and not link.online:
+                self._publish_link(link)
+        for i, write in enumerate(deferred):
+            try:
+                await write()
+            except StorageError:
+                failed = True
+                self._deferred.extendleft(reversed(deferred[i:]))
+                break
+        self._failures = self._failures + 1 if failed else 0
+        if failed or self._acks or self._links or self._deferred:
+            self._schedule_flush()
 
     # -- link presence -------------------------------------------------------------------
-    async def set_link(self, store_id: str, online: bool, client_version: str | None) -> None:
-        """HQ hears at once; the record is written with the next flush (a reconnect storm
-        of 10k store clients is a few group commits, not 10k fsyncs)."""
+    async def set_link(
+        self, store_id: str, online: bool, client_version: str | None, session: str | None = None
+    ) -> None:
+        """The record is written with the next flush (a reconnect storm of 10k store clients
+        is a few group commits, not 10k fsyncs). HQ hears of a link coming up at once, of
+        one going down once it is written (another node may have the store by then)."""
         link = LinkRecord(
-            store_id=store_id, online=online, since=now_utc(), client_version=client_version
+            store_id=store_id,
+            online=online,
+            since=now_utc(),
+            client_version=client_version,
+            node=self.storage.node_id,
+            session=session,
         )
         self._links[store_id] = link
         self._schedule_flush()
         log.info("link store=%s online=%s", store_id, online)
+        if online:
+            self._publish_link(link)
+
+    def _publish_link(self, link: LinkRecord) -> None:
         self.publish_hq(
             StoreLink(
-                store_id=store_id,
-                online=online,
+                store_id=link.store_id,
+                online=link.online,
                 since=link.since,
                 client_version=link.client_version,
             )
         )
 
-    async def _write_link(self, link: LinkRecord) -> None:
-        async def attempt() -> None:
+    async def _write_link(self, link: LinkRecord, dead_node: str | None = None) -> bool:
+        """Write ``link``; an offline one only over the same session's (or a dead node's)."""
+
+        async def attempt() -> bool:
             raw = await self.storage.get(Kind.LINK, link.store_id)
+            if raw is not None and not link.online:
+                current = LinkRecord.model_validate_json(raw.doc)
+                if not current.online:
+                    return False
+                if dead_node is not None and current.node != dead_node:
+                    return False
+                if dead_node is None and current.session != link.session:
+                    return False  # another connection (maybe on another node) took over
             version = (raw.version if raw else 0) + 1
             tx = Tx([put(Kind.LINK, link.store_id, link, version)])
             await self.storage.commit(link.store_id, tx)
+            return True
 
-        await retrying(attempt)
+        return await retrying(attempt)
 
     async def reset_links(self) -> None:
         """At start of a single node: nobody is connected yet."""
+        if self.storage.shared:
+            return  # other nodes hold links; a dead node's are freed by reap_dead_nodes
         for raw in await self.storage.scan(None, Kind.LINK, live_only=False):
             link = LinkRecord.model_validate_json(raw.doc)
             if link.online:
                 link.online, link.since = False, now_utc()
                 put_ = put(Kind.LINK, raw.key, link, raw.version + 1)
                 await self.storage.commit(raw.store_id, Tx([put_]))
+
+    async def reap_dead_nodes(self) -> None:
+        """Shared storage: links held by a node that died (kill -9, lost host) go offline."""
+        if not self.storage.shared:
+            return
+        while True:
+            await asyncio.sleep(REAP_S)
+            try:
+                for node in await self.storage.claim_dead_nodes():
+                    await self._reap(node)
+            except StorageError as exc:
+                log.debug("dead node check skipped: %s", exc.detail)
+
+    async def _reap(self, node: str) -> None:
+        links = await self.storage.scan(None, Kind.LINK, live_only=False)
+        held = [LinkRecord.model_validate_json(r.doc) for r in links]
+        held = [ln for ln in held if ln.online and ln.node == node]
+        log.warning("broker node %s stopped without draining: %d links offline", node, len(held))
+        for old in held:
+            link = old.model_copy(update={"online": False, "since": now_utc()})
+            if await self._write_link(link, dead_node=node):
+                self._publish_link(link)
 
     # -- job states ----------------------------------------------------------------------
     async def acked(self, store_id: str, sent: Sequence[tuple[str, datetime]]) -> None:

@@ -60,6 +60,7 @@ class Hub:
         self.hq: set[HqSubscriber] = set()
         self.delivered = 0
         storage.listen(self.on_commit)
+        storage.listen_hq(self._deliver_hq)
 
     # -- store feeds ---------------------------------------------------------------------
     async def attach(self, peer: Subscriber) -> tuple[str, int]:
@@ -157,14 +158,20 @@ class Hub:
     # -- HQ --------------------------------------------------------------------------------
     def attach_hq(self, peer: HqSubscriber) -> None:
         self.hq.add(peer)
+        self.storage.watch_hq(True)
 
     def detach_hq(self, peer: HqSubscriber) -> None:
         self.hq.discard(peer)
+        if not self.hq:
+            self.storage.watch_hq(False)
 
     def publish_hq(self, message: BaseModel) -> None:
-        if not self.hq:
+        """To the HQ screens of every node sharing the storage (this one's included)."""
+        if not self.hq and not self.storage.shared:
             return
-        frame = message.model_dump_json()
+        self.storage.publish_hq(message.model_dump_json())
+
+    def _deliver_hq(self, frame: str) -> None:
         for peer in list(self.hq):
             peer.deliver_hq(frame)
 

@@ -8,9 +8,11 @@ in one Tx, with retries when another screen wrote the roll-up first.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from broker.errors import StorageError
 from broker.orders import expo_entry, now_utc, put, retrying, ticket_entry, ticket_put
 from broker.records import MAX_REFS, TicketRecord
 from broker.storage import Kind, NewEntry, Put, Storage, Tx
@@ -38,6 +40,8 @@ from protocol.tickets import (
     line_transition,
     ticket_state,
 )
+
+log = logging.getLogger(__name__)
 
 KdsReply = KdsAck | KdsError
 _LINE_ACTIONS = {Start: LineAction.START, Bump: LineAction.BUMP, Recall: LineAction.RECALL}
@@ -114,6 +118,11 @@ class Kitchen:
             return await retrying(lambda: self._ticket_action(station, action))
         except _Refused as exc:
             return KdsError(ref=action.ref, code=exc.code, message=exc.message)
+        except StorageError as exc:  # the screen stays connected and may try again
+            log.warning("kds action %s not applied: %s", action.ref, exc.detail)
+            return KdsError(
+                ref=action.ref, code=ErrorCode.INTERNAL, message="storage unavailable: try again"
+            )
 
     async def _ticket_action(self, station: Station, action: KdsAction) -> KdsReply:
         assert not isinstance(action, Serve)

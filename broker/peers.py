@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -118,6 +119,7 @@ class StorePeer(Peer):
         super().__init__(conn, tasks, opts, label)
         self.session = session
         self.store_id = session.store_id
+        self.link_id = secrets.token_hex(8)
 
     def deliver(self, entry: Entry) -> None:
         frame = store_frame(entry)

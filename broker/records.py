@@ -63,6 +63,10 @@ class LinkRecord(_Doc):
     client_version: str | None = None
     acked: int = 0
     epoch: str | None = None
+    node: str | None = None
+    """The broker node holding the link (several nodes share a redis backend)."""
+    session: str | None = None
+    """The connection's id: a link that went down writes offline only if still its own."""
 
 
 class PrinterRecord(_Doc):

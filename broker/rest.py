@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.auth import Claims, Scope, TokenCache, bearer
-from broker.errors import BrokerError, RateLimited
+from broker.errors import BrokerError, RateLimited, StorageError
 from broker.fleet import FleetState
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
@@ -39,6 +39,7 @@ from protocol.status import PrinterState
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+STORAGE_RETRY_AFTER_S = 2
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 IdParam = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT)]
 
@@ -255,7 +256,8 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         try:
             await api.storage.ping()
         except BrokerError as exc:
-            return problem(503, "Not ready", exc.detail)
+            headers = {"Retry-After": str(STORAGE_RETRY_AFTER_S)}
+            return problem(503, "Not ready", exc.detail, None, headers)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics")
@@ -295,6 +297,8 @@ def broker_problem(exc: BrokerError, metrics: Metrics, where: str) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after + 0.5)))
+    elif isinstance(exc, StorageError):  # redis or the disk is back within seconds, or not
+        headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
     if exc.status >= 500:
         log.error("%s: %s", where, exc.detail)
     return problem(exc.status, exc.title, exc.detail, exc.errors, headers)

@@ -25,7 +25,7 @@ from websockets.typing import Subprotocol
 
 from broker.auth import Claims, Scope, TokenCache, bearer
 from broker.config import Settings
-from broker.errors import Unauthorized
+from broker.errors import StorageError, Unauthorized
 from broker.fleet import FleetState
 from broker.hub import Hub
 from broker.kitchen import Kitchen, Station
@@ -241,7 +241,7 @@ class WsServer:
             await self.s.hub.detach(peer)
             if self.links.get(store_id) is peer:
                 del self.links[store_id]
-                await self.s.fleet.set_link(store_id, False, hello.client_version)
+                await self.s.fleet.set_link(store_id, False, hello.client_version, peer.link_id)
 
     async def _serve_store(self, conn: ServerConnection, peer: StorePeer, hello: Hello) -> None:
         store_id, session = hello.store_id, peer.session
@@ -272,7 +272,7 @@ class WsServer:
             for jr in jobs:
                 session.sent_job(head, jr.job.job_id, now)
         log.info("store=%s online recovered=%s offset=%d", store_id, mode is Resume.REPLAY, head)
-        await self.s.fleet.set_link(store_id, True, hello.client_version)
+        await self.s.fleet.set_link(store_id, True, hello.client_version, peer.link_id)
         peer.start()
         while True:
             msg = await self._recv(conn, STORE_CLIENT, binary=True)
@@ -301,7 +301,11 @@ class WsServer:
             if done:
                 self.s.fleet.queue_acks(store_id, done)
         elif isinstance(msg, JobStateReport):
-            error = await self.s.fleet.job_state(store_id, msg)
+            try:
+                error = await self.s.fleet.job_state(store_id, msg)
+            except StorageError:  # redis down: recorded once it is back; the link stays up
+                self.s.fleet.defer(lambda: self.s.fleet.job_state(store_id, msg))
+                return
             if error is not None:
                 code = (
                     ErrorCode.NOT_FOUND
@@ -311,7 +315,11 @@ class WsServer:
                 reply = Error(code=code, message=error[:500], ref=msg.job_id[:64])
                 peer.offer(encode_msgpack(reply))
         elif isinstance(msg, PrinterStatusReport):
-            await self.s.fleet.printer_status(store_id, msg.printer_id, msg.status)
+            try:
+                await self.s.fleet.printer_status(store_id, msg.printer_id, msg.status)
+            except StorageError:
+                fleet = self.s.fleet
+                fleet.defer(lambda: fleet.printer_status(store_id, msg.printer_id, msg.status))
         elif isinstance(msg, Error):
             log.warning("store=%s reports error %s: %s", store_id, msg.code, msg.message)
         else:

@@ -28,7 +28,8 @@ from broker.errors import BrokerError
 @click.option("--ws", help="HOST:PORT for the websocket data plane [127.0.0.1:8765].")
 @click.option(
     "--store",
-    help="Storage URL: sqlite:///path.db (default ./passline-broker.db) or memory://.",
+    help="Storage URL: sqlite:///path.db (default ./passline-broker.db), "
+    "redis://host:6379/0 (scale-out: any number of brokers on one Redis) or memory://.",
 )
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")

@@ -1,7 +1,7 @@
-"""Storage backends behind one interface (DESIGN.md §5.5): ``memory://``, ``sqlite:///path``.
+"""Storage backends behind one interface (DESIGN.md §5.5): ``memory://``,
+``sqlite:///path`` and ``redis://host:port/db``.
 
-``open_storage(url)`` is the only place that knows the URL schemes; a later ``redis://``
-backend plugs in here.
+``open_storage(url)`` is the only place that knows the URL schemes.
 """
 
 from __future__ import annotations
@@ -62,6 +62,33 @@ async def open_storage(url: str, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -
             raise ConfigError(str(exc)) from None
         await store.start()
         return store
-    if parts.scheme == "redis":
-        raise ConfigError("the redis:// backend is not built yet; use sqlite:///path or memory://")
-    raise ConfigError(f"unknown storage URL {url!r}: expected sqlite:///path or memory://")
+    if parts.scheme in ("redis", "rediss", "unix"):
+        return await _open_redis(url, parts.query, query, stream_max_len)
+    raise ConfigError(
+        f"unknown storage URL {url!r}: expected sqlite:///path, redis://host:port/db or memory://"
+    )
+
+
+REDIS_OPTIONS = {"prefix": str, "record_ttl_s": int, "max_connections": int}
+
+
+async def _open_redis(
+    url: str, raw_query: str, query: dict[str, str], stream_max_len: int
+) -> Backend:
+    from broker.storage.redis import RedisStorage  # redis-py only where it is used
+
+    ours = {k: v for k, v in query.items() if k in REDIS_OPTIONS}
+    kwargs: dict[str, object] = {}
+    for name, value in ours.items():
+        try:
+            kwargs[name] = REDIS_OPTIONS[name](value)
+        except ValueError:
+            raise ConfigError(f"redis URL option {name} must be a number, got {value!r}") from None
+    prefix = kwargs.get("prefix", "passline")
+    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}: "):
+        raise ConfigError(f"redis URL option prefix must be a plain word, got {prefix!r}")
+    rest = "&".join(p for p in raw_query.split("&") if p and p.split("=", 1)[0] not in ours)
+    base = url.split("?", 1)[0] + ("?" + rest if rest else "")
+    store = RedisStorage(base, stream_max_len, **kwargs)  # type: ignore[arg-type]
+    await store.start()
+    return store

@@ -155,6 +155,44 @@ class Wakeups(Protocol):
         """Readiness: raise ``StorageError`` when the backend is unreachable."""
         ...
 
+    # HQ deltas go to the HQ screens of every node sharing the storage.
+    def listen_hq(self, listener: Callable[[str], None]) -> None: ...
+
+    def watch_hq(self, on: bool) -> None:
+        """Whether this node has HQ screens (only then does it read the deltas)."""
+        ...
+
+    def publish_hq(self, frame: str) -> None: ...
+
+    async def claim_dead_nodes(self) -> list[str]:
+        """Broker nodes that stopped without draining; each is claimed by one node."""
+        ...
+
 
 class Backend(Storage, Wakeups, Protocol):
     """What ``open_storage`` returns: both seams, one object."""
+
+    shared: bool
+    """Other broker nodes use the same data (redis): presence is not this node's alone."""
+    node_id: str
+
+
+class LocalWakeups:
+    """Wakeups of the in-process backends: one node, so HQ deltas stay in the process."""
+
+    shared = False
+    node_id = "local"
+    _hq_listener: Callable[[str], None] | None = None
+
+    def listen_hq(self, listener: Callable[[str], None]) -> None:
+        self._hq_listener = listener
+
+    def watch_hq(self, on: bool) -> None:
+        """Deltas are handed over directly: nothing to read."""
+
+    def publish_hq(self, frame: str) -> None:
+        if self._hq_listener is not None:
+            self._hq_listener(frame)
+
+    async def claim_dead_nodes(self) -> list[str]:
+        return []

@@ -17,6 +17,7 @@ from broker.storage.base import (
     Entry,
     Kind,
     Listener,
+    LocalWakeups,
     Record,
     StreamSlice,
     Tx,
@@ -48,7 +49,7 @@ def slice_of(entries: Sequence[Entry], after: int, limit: int) -> list[Entry]:
     return list(entries[start : start + limit])
 
 
-class MemoryStorage:
+class MemoryStorage(LocalWakeups):
     def __init__(self, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -> None:
         self._max_len = stream_max_len
         self._records: dict[tuple[Kind, str], Record] = {}

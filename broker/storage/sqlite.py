@@ -35,6 +35,7 @@ from broker.storage.base import (
     EntryKind,
     Kind,
     Listener,
+    LocalWakeups,
     Record,
     StreamSlice,
     Tx,
@@ -89,7 +90,7 @@ class _Outcome:
     first: int = 1
 
 
-class SqliteStorage:
+class SqliteStorage(LocalWakeups):
     def __init__(
         self,
         path: str | Path,

@@ -13,16 +13,19 @@ import pytest
 from broker.app import Broker, start_broker
 from broker.config import Settings
 from tests.broker.helpers import SECRET, Endpoints, store_config, token
+from tests.redis_server import isolated
 
-#: Storage backends the broker tests run against; the redis issue adds "redis" here.
-STORAGES = ["memory", "sqlite"]
+#: Storage backends the broker tests run against.
+STORAGES = ["memory", "sqlite", "redis"]
 
 
-def storage_url(kind: str, tmp_path: Path) -> str:
+def storage_url(kind: str, tmp_path: Path, redis: str = "") -> str:
     if kind == "memory":
         return "memory://"
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'broker.db'}"
+    if kind == "redis":
+        return isolated(redis)
     raise ValueError(kind)
 
 
@@ -43,7 +46,8 @@ def test_settings(url: str, **kw: object) -> Settings:
 
 @pytest.fixture(params=STORAGES)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return storage_url(request.param, tmp_path)
+    redis = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    return storage_url(request.param, tmp_path, redis)
 
 
 @pytest.fixture

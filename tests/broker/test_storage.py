@@ -25,7 +25,8 @@ from tests.broker.conftest import STORAGES, storage_url
 
 @pytest.fixture(params=STORAGES)
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    b = await open_storage(storage_url(request.param, tmp_path), stream_max_len=50)
+    redis = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    b = await open_storage(storage_url(request.param, tmp_path, redis), stream_max_len=50)
     yield b
     await b.aclose()
 
@@ -53,18 +54,32 @@ async def test_commit_is_atomic_with_versions(backend: Backend) -> None:
     await backend.commit("s1", Tx([Put(Kind.ORDER, "o1", '{"v":2}', 2, 1, live=False)], [entry(3)]))
     rec = await backend.get(Kind.ORDER, "o1")
     assert rec is not None and rec.version == 2 and rec.doc == '{"v":2}' and rec.store_id == "s1"
-    assert await backend.scan("s1", Kind.ORDER) == []
-    assert [r.key for r in await backend.scan("s1", Kind.ORDER, live_only=False)] == ["o1"]
-    assert [r.key for r in await backend.scan(None, Kind.ORDER, live_only=False)] == ["o1"]
     assert seen == [("s1", 2, [1, 2]), ("s1", 3, [3])]
 
 
+async def test_scan_live_and_fleet_records(backend: Backend) -> None:
+    two = [Put(Kind.TICKET, "t1", "{}", 1, 0), Put(Kind.TICKET, "t2", "{}", 1, 0)]
+    await backend.commit("s1", Tx(two))
+    await backend.commit("s1", Tx([Put(Kind.TICKET, "t1", "{}", 2, 1, live=False)]))
+    assert [r.key for r in await backend.scan("s1", Kind.TICKET)] == ["t2"]
+    assert [r.key for r in await backend.scan(None, Kind.TICKET)] == ["t2"]
+    assert await backend.scan("s2", Kind.TICKET) == []
+    await backend.commit("s1", Tx([Put(Kind.CONFIG, "s1", "{}", 1, 0)]))
+    await backend.commit("s2", Tx([Put(Kind.CONFIG, "s2", "{}", 1, 0, live=False)]))
+    await backend.commit("s2", Tx([Put(Kind.PRINTER, "s2/p1", '{"p":1}', 1, 0)]))
+    configs = await backend.scan(None, Kind.CONFIG, live_only=False)
+    assert sorted((r.store_id, r.key) for r in configs) == [("s1", "s1"), ("s2", "s2")]
+    printer = await backend.get(Kind.PRINTER, "s2/p1")
+    assert printer is not None and printer.store_id == "s2" and printer.doc == '{"p":1}'
+
+
 async def test_read_and_trim(backend: Backend) -> None:
-    for i in range(120):
+    for i in range(300):  # redis trims whole nodes of 100 entries (MAXLEN ~)
         await backend.commit("s1", Tx([], [entry(i)]))
-    got = await backend.read("s1", 100, 5)
-    assert [e.offset for e in got.entries] == [101, 102, 103, 104, 105] and got.head == 120
-    assert got.first > 1 and got.first <= 120 - 50 + 1  # history beyond max_len is trimmed
+    got = await backend.read("s1", 260, 5)
+    assert [e.offset for e in got.entries] == [261, 262, 263, 264, 265] and got.head == 300
+    assert got.first > 1 and got.first <= 300 - 50 + 1  # history beyond max_len is trimmed
+    assert (await backend.read("s1", got.first - 1, 1)).entries[0].offset == got.first
     other = await backend.read("s2", 0, 5)
     assert other.entries == [] and other.head == 0
 
