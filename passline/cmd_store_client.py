@@ -8,7 +8,8 @@ import click
 
 
 @click.command("store-client")
-@click.option("--broker", envvar="PASSLINE_BROKER", required=True, help="ws://HOST:PORT or wss://…")
+@click.option("--broker", envvar="PASSLINE_BROKER", required=True, help="ws://HOST:PORT or wss://…; several broker nodes comma-separated (tried in turn).",
+)
 @click.option("--store", "store_id", envvar="PASSLINE_STORE", required=True, help="Store id.")
 @click.option("--token", envvar="PASSLINE_TOKEN", required=True, help="Token with scope store.")
 @click.option(
@@ -44,9 +45,11 @@ def store_client(
     log_level: str,
 ) -> None:
     """Link this store to the broker and drive its printers."""
-    if not broker.startswith(("ws://", "wss://")):
+    urls = [u.strip() for u in broker.split(",") if u.strip()]
+    if not urls or not all(u.startswith(("ws://", "wss://")) for u in urls):
         raise click.BadParameter(
-            "expected ws://HOST:PORT or wss://HOST:PORT", param_hint="--broker"
+            "expected ws://HOST:PORT or wss://HOST:PORT (several nodes: comma-separated)",
+            param_hint="--broker",
         )
     from passline.runtime import run_until_signal, setup_logging
     from store_client.daemon import ClientSettings, StoreClient

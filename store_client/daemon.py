@@ -34,7 +34,9 @@ STORE_PATH = "/v1/ws/store"
 @dataclass
 class ClientSettings:
     broker: str
-    """``ws://host:port`` or ``wss://…``; ``/v1/ws/store`` is added when no path is given."""
+    """``ws://host:port`` or ``wss://…``; ``/v1/ws/store`` is added when no path is given.
+    Several broker nodes, comma-separated, are tried in turn: after a link ends (a node
+    draining with 1012, a node gone) the next one is used."""
     store_id: str
     token: str
     spool_dir: Path = Path("./passline-spool")
@@ -46,10 +48,18 @@ class ClientSettings:
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
 
-    def url(self) -> str:
-        base = self.broker.rstrip("/")
-        scheme_end = base.find("://") + 3
-        return base if "/" in base[scheme_end:] else base + STORE_PATH
+    def urls(self) -> list[str]:
+        return [_with_path(u) for u in self.broker.split(",") if u.strip()]
+
+    def url(self, attempt: int = 0) -> str:
+        urls = self.urls()
+        return urls[attempt % len(urls)]
+
+
+def _with_path(url: str) -> str:
+    base = url.strip().rstrip("/")
+    scheme_end = base.find("://") + 3
+    return base if "/" in base[scheme_end:] else base + STORE_PATH
 
 
 class StoreClient:
@@ -58,6 +68,7 @@ class StoreClient:
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
         self.link = Link(settings.store_id, __version__, ())
+        self._node = 0
         self.workers: dict[str, PrinterWorker] = {}
         self._worker_tasks: dict[str, asyncio.Task[None]] = {}
         self._spool: Spool | None = None
@@ -119,6 +130,7 @@ class StoreClient:
     async def _link_forever(self) -> None:
         while True:
             decision = await self._link_once()
+            self._node += 1  # several broker URLs: the next link tries the next node
             if isinstance(decision, Stop):
                 self._stop_workers()
                 raise LinkRefused(decision.code, decision.reason)
@@ -129,7 +141,7 @@ class StoreClient:
         s = self.settings
         try:
             async with connect(
-                s.url(),
+                s.url(self._node),
                 subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                 additional_headers={"Authorization": f"Bearer {s.token}"},
                 compression=None,
@@ -158,7 +170,7 @@ class StoreClient:
         return self.link.closed(None)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
-        if not self.settings.broker.startswith("wss://"):
+        if not self.settings.url(self._node).startswith("wss://"):
             return None
         ca = self.settings.ca_file
         return ssl.create_default_context(cafile=str(ca) if ca else None)

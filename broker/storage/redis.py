@@ -145,6 +145,7 @@ class RedisStorage:
         prefix: str = "passline",
         record_ttl_s: int = DEFAULT_RECORD_TTL_S,
         max_connections: int = 32,
+        sweep_s: float = SWEEP_S,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -152,6 +153,7 @@ class RedisStorage:
         self._max_len = stream_max_len
         self._ttl = record_ttl_s
         self._max_connections = max_connections
+        self._sweep_s = sweep_s
         self._r: aioredis.Redis | None = None  # commands (bounded pool)
         self._blocking: aioredis.Redis | None = None  # XREAD BLOCK for HQ deltas
         self._sha = ""
@@ -586,7 +588,7 @@ class RedisStorage:
 
     async def _sweeper(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_S)
+            await asyncio.sleep(self._sweep_s)
             with contextlib.suppress(StorageError):
                 await self._sweep()
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -46,6 +47,13 @@ async def eventually(
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"not within {within}s: {what}")
+
+
+def assert_each_once_in_order(found: list[str], expected: list[str]) -> None:
+    """``found[i]`` carries ``expected[i]``: everything printed once, in submit order."""
+    assert len(found) == len(expected), (len(found), len(expected))
+    for text, marker in zip(found, expected, strict=True):
+        assert re.search(rf"(?<![\w]){re.escape(marker)}(?![\w])", text), (marker, text)
 
 
 def stable_port() -> int:

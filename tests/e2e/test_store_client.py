@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,15 @@ from typing import Any
 import pytest
 
 from tests.broker.helpers import Endpoints, open_hq, recv_json
-from tests.e2e.stack import STORE, Stack, eventually, order, stack, store_config
+from tests.e2e.stack import (
+    STORE,
+    Stack,
+    assert_each_once_in_order,
+    eventually,
+    order,
+    stack,
+    store_config,
+)
 
 OUTAGE_S = float(os.environ.get("PASSLINE_E2E_OUTAGE_S", "60"))
 
@@ -31,13 +38,6 @@ async def all_jobs_in(st: Stack, order_ids: list[str], states: set[str]) -> bool
 
 def texts(st: Stack, printer: str) -> list[str]:
     return [r.text for r in st.printers[printer].receipts]
-
-
-def assert_each_once_in_order(found: list[str], expected: list[str]) -> None:
-    """``found[i]`` carries ``expected[i]``: everything printed once, in submit order."""
-    assert len(found) == len(expected), (len(found), len(expected))
-    for text, marker in zip(found, expected, strict=True):
-        assert re.search(rf"(?<![\w]){re.escape(marker)}(?![\w])", text), (marker, text)
 
 
 async def test_200_orders_print_once_in_order_on_the_right_printer(tmp_path: Path) -> None:

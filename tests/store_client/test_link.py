@@ -82,3 +82,18 @@ def test_backoff_grows_with_jitter_and_resets_on_welcome() -> None:
     assert lk.backoff.attempts == 0
     delays = [Backoff(rng=random.Random(i)).next_delay() for i in range(50)]
     assert len(set(delays)) > 1 and max(delays) <= 0.5
+
+
+def test_several_broker_urls_are_taken_in_turn() -> None:
+    from pathlib import Path
+
+    from store_client.daemon import ClientSettings
+
+    s = ClientSettings(
+        broker="ws://a:1, wss://b:2/ ,ws://c:3/custom", store_id="s", token="t", spool_dir=Path()
+    )
+    assert s.urls() == ["ws://a:1/v1/ws/store", "wss://b:2/v1/ws/store", "ws://c:3/custom"]
+    assert [s.url(i) for i in range(4)] == [*s.urls(), "ws://a:1/v1/ws/store"]
+    assert (
+        ClientSettings(broker="ws://a:1", store_id="s", token="t").url(5).endswith(":1/v1/ws/store")
+    )

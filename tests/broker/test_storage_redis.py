@@ -1,0 +1,138 @@
+"""What only the redis backend does: wake other nodes, share HQ deltas, notice dead nodes,
+survive Redis going away (DESIGN.md §5.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from broker.errors import ConfigError, StorageError
+from broker.storage import Entry, EntryKind, Kind, NewEntry, Put, Tx, open_storage
+from broker.storage.redis import RedisStorage
+from tests.e2e.stack import eventually
+from tests.redis_server import RedisServer, isolated
+
+
+@pytest.fixture
+async def two_nodes(redis_url: str) -> AsyncIterator[tuple[RedisStorage, RedisStorage]]:
+    url = isolated(redis_url)
+    prefix = url.rsplit("prefix=", 1)[1]
+    base = url.split("?", 1)[0]
+    # no periodic sweep: a wake-up must come through pub/sub
+    a = RedisStorage(base, prefix=prefix, sweep_s=3600)
+    b = RedisStorage(base, prefix=prefix, sweep_s=3600)
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.aclose()
+    await b.aclose()
+
+
+def job(n: int) -> NewEntry:
+    return NewEntry(EntryKind.JOB, f'{{"n":{n}}}', f"j{n}")
+
+
+async def test_a_commit_on_one_node_wakes_the_node_watching_the_store(
+    two_nodes: tuple[RedisStorage, RedisStorage],
+) -> None:
+    a, b = two_nodes
+    woken: list[tuple[str, str, int, int]] = []
+
+    def on_b(store: str, epoch: str, head: int, entries: Sequence[Entry]) -> None:
+        woken.append((store, epoch, head, len(entries)))
+
+    b.listen(on_b)
+    a.listen(lambda *args: None)
+    await b.watch("s1")
+    c1 = await a.commit("s1", Tx([], [job(1), job(2)]))
+    await a.commit("s2", Tx([], [job(1)]))  # not watched by b: no wake-up
+    await eventually(lambda: asyncio.sleep(0, woken), within=10, what="b woken")
+    assert woken == [("s1", c1.epoch, 2, 0)]  # head and epoch only: b reads the gap itself
+    got = await b.read("s1", 0, 10)
+    assert [e.payload for e in got.entries] == ['{"n":1}', '{"n":2}']
+    await b.unwatch("s1")
+    await a.commit("s1", Tx([], [job(3)]))
+    await asyncio.sleep(0.3)
+    assert len(woken) == 1
+
+
+async def test_hq_deltas_reach_every_node_with_hq_screens(
+    two_nodes: tuple[RedisStorage, RedisStorage],
+) -> None:
+    a, b = two_nodes
+    seen_a: list[str] = []
+    seen_b: list[str] = []
+    a.listen_hq(seen_a.append)
+    b.listen_hq(seen_b.append)
+    b.watch_hq(True)
+    a.watch_hq(True)
+    await asyncio.sleep(0.2)  # the readers have taken their starting point
+    a.publish_hq('{"n":1}')
+    b.publish_hq('{"n":2}')
+    want = ['{"n":1}', '{"n":2}']
+    await eventually(lambda: asyncio.sleep(0, len(seen_a) == len(seen_b) == 2), within=10)
+    assert sorted(seen_a) == sorted(seen_b) == want
+
+
+async def test_a_node_that_stops_beating_is_claimed_once(
+    two_nodes: tuple[RedisStorage, RedisStorage],
+) -> None:
+    a, b = two_nodes
+    await a.redis.zadd(f"{a.prefix}:nodes", {"gone-1": time.time() - 1})
+    claims = await asyncio.gather(a.claim_dead_nodes(), b.claim_dead_nodes())
+    assert sorted(claims, key=len) == [[], ["gone-1"]]
+    assert await a.claim_dead_nodes() == []
+
+
+async def test_redis_down_is_a_storage_error_and_recovery_is_automatic(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", aof=True)
+    server.start()
+    try:
+        store = RedisStorage(server.url, sweep_s=3600)
+        await store.start()
+        seen: list[int] = []
+        store.listen(lambda s, e, head, entries: seen.append(head))
+        await store.watch("s1")
+        first = await store.commit("s1", Tx([Put(Kind.ORDER, "o1", "{}", 1, 0)], [job(1)]))
+        server.stop()
+        with pytest.raises(StorageError):
+            await store.commit("s1", Tx([], [job(2)]))
+        with pytest.raises(StorageError):
+            await store.ping()
+        with pytest.raises(StorageError):
+            await store.get(Kind.ORDER, "o1")
+        server.start()  # AOF: what was acknowledged is back
+        await eventually(lambda: pings(store), within=20, what="ping after restart")
+        got = await store.read("s1", 0, 10)
+        assert got.epoch == first.epoch and [e.offset for e in got.entries] == [1]
+        other = await open_storage(server.url)  # another node: its commit must wake this one
+        again = await other.commit("s1", Tx([], [job(2)]))
+        assert again.offsets == (2,) and again.epoch == first.epoch
+        await eventually(lambda: asyncio.sleep(0, 2 in seen), within=10, what="resubscribed")
+        assert (await store.get(Kind.ORDER, "o1")) is not None
+        await other.aclose()
+        await store.aclose()
+    finally:
+        server.stop()
+
+
+async def pings(store: object) -> bool:
+    try:
+        await store.ping()  # type: ignore[attr-defined]
+    except StorageError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://127.0.0.1:1/0", "redis://127.0.0.1:6379/0?prefix=a:b", "redis://h/0?record_ttl_s=x"],
+)
+async def test_bad_redis_urls_say_what_is_wrong(url: str) -> None:
+    with pytest.raises((ConfigError, StorageError)) as info:
+        await open_storage(url)
+    assert ("redis" in str(info.value)) and len(str(info.value).splitlines()) == 1
