@@ -192,6 +192,11 @@ class WsServer:
             log.info("refused %s from %s: %d %s", path, conn.remote_address, exc.code, exc.reason)
             self.s.metrics.closes.labels(str(int(exc.code))).inc()
             await _close(conn, exc.code, exc.reason, self.settings.close_timeout)
+        except* StorageError as group:  # redis down while the link starts: retry later
+            log.warning("%s from %s: %s", path, conn.remote_address, group.exceptions[0])
+            self.s.metrics.closes.labels(str(int(CloseCode.TRY_AGAIN_LATER))).inc()
+            reason = "storage unavailable: try again later"
+            await _close(conn, CloseCode.TRY_AGAIN_LATER, reason, self.settings.close_timeout)
         except* ConnectionClosed:
             pass
         finally:

@@ -8,7 +8,11 @@ import click
 
 
 @click.command("store-client")
-@click.option("--broker", envvar="PASSLINE_BROKER", required=True, help="ws://HOST:PORT or wss://…; several broker nodes comma-separated (tried in turn).",
+@click.option(
+    "--broker",
+    envvar="PASSLINE_BROKER",
+    required=True,
+    help="ws://HOST:PORT or wss://…; several broker nodes comma-separated (tried in turn).",
 )
 @click.option("--store", "store_id", envvar="PASSLINE_STORE", required=True, help="Store id.")
 @click.option("--token", envvar="PASSLINE_TOKEN", required=True, help="Token with scope store.")

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from broker.errors import StorageError, VersionConflict
@@ -154,7 +156,8 @@ class RedisStorage:
         self._ttl = record_ttl_s
         self._max_connections = max_connections
         self._sweep_s = sweep_s
-        self._r: aioredis.Redis | None = None  # commands (bounded pool)
+        self._r: aioredis.Redis | None = None  # reads, subscriptions (bounded pool)
+        self._w: aioredis.Redis | None = None  # the writer's connection: no retries
         self._blocking: aioredis.Redis | None = None  # XREAD BLOCK for HQ deltas
         self._sha = ""
         self._pending: deque[_Request] = deque()
@@ -178,14 +181,25 @@ class RedisStorage:
             "socket_connect_timeout": 2.0,
             "health_check_interval": 0,
         }
-        self._r = aioredis.Redis.from_url(
-            self.url, max_connections=self._max_connections, socket_timeout=5.0, **common
-        )
+        # Reads are idempotent: redis-py's default retries (3, jittered backoff) apply, and
+        # a busy node waits for a pooled connection rather than failing.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=self._max_connections, timeout=5.0, socket_timeout=5.0,
+            **common,
+        )  # fmt: skip
+        self._r = aioredis.Redis(connection_pool=pool)
+        # Commits are not: a pipeline replayed after a lost reply could append twice. The
+        # writer's one connection never retries; the caller gets StorageError (503), and a
+        # resubmit is idempotent.
+        self._w = aioredis.Redis.from_url(
+            self.url, max_connections=2, socket_timeout=5.0, retry=Retry(NoBackoff(), 0),
+            **common,
+        )  # fmt: skip
         self._blocking = aioredis.Redis.from_url(
             self.url, max_connections=2, socket_timeout=HQ_BLOCK_MS / 1000 + 5, **common
         )
         try:
-            self._sha = await self._r.script_load(COMMIT_LUA)
+            self._sha = await self._w.script_load(COMMIT_LUA)
             info = await self._r.info("server")
         except (RedisError, OSError) as exc:
             await self._close_clients()
@@ -239,7 +253,7 @@ class RedisStorage:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
-        for client in (self._r, self._blocking):
+        for client in (self._r, self._w, self._blocking):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.aclose()
@@ -344,7 +358,7 @@ class RedisStorage:
             self._resolve(req, result)
 
     async def _run_batch(self, batch: list[_Request], hq: list[str]) -> list[Any]:
-        r = self.redis if not self._closed else self._r
+        r: Any = self._w  # still used while aclose() sends the last commits
         assert r is not None
         calls = [self._script_args(req) for req in batch]
         pipe = r.pipeline(transaction=False)
@@ -555,8 +569,10 @@ class RedisStorage:
                 attempt = 0
                 self._sweep_soon = True
                 await self._pump(self._pubsub)
-            except (RedisError, OSError) as exc:
-                if self._pubsub_ok.is_set():
+            except Exception as exc:
+                if not isinstance(exc, RedisError | OSError | StorageError):
+                    log.exception("redis wake-up channel failed")
+                elif self._pubsub_ok.is_set():
                     log.warning("redis wake-up channel lost: %s", exc)
                 self._pubsub_ok.clear()
                 with contextlib.suppress(Exception):
@@ -569,9 +585,12 @@ class RedisStorage:
     async def _pump(self, ps: Any) -> None:
         while True:
             msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if self._sweep_soon:
-                self._sweep_soon = False
-                await self._sweep()
+            if self._sweep_soon:  # just (re)subscribed: read whatever was missed meanwhile
+                try:
+                    await self._sweep()
+                    self._sweep_soon = False
+                except StorageError as exc:
+                    log.debug("catch-up after resubscribing failed, trying again: %s", exc)
             if msg is None or msg.get("type") != "smessage":
                 continue
             channel = str(msg["channel"])
@@ -643,7 +662,10 @@ class RedisStorage:
                 for entry_id, fields in items:
                     last = str(entry_id)
                     if self._hq_listener is not None and self._hq_wanted.is_set():
-                        self._hq_listener(str(fields["f"]))
+                        try:
+                            self._hq_listener(str(fields["f"]))
+                        except Exception:
+                            log.exception("hq listener failed")
 
 
 def _record(kind: Kind, key: str, store_id: str, row: Sequence[Any]) -> Record | None:
