@@ -48,6 +48,7 @@ class Feed:
     position: int = -1  # -1: still reading the head
     peers: set[Subscriber] = field(default_factory=set)
     early: list[Entry] = field(default_factory=list)  # commits seen while reading the head
+    early_head: int = 0  # the highest head a wake-up without entries told of meanwhile
     catching_up: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -77,6 +78,8 @@ class Hub:
             feed.epoch, feed.position = head.epoch, head.head
             early, feed.early = feed.early, []
             self._dispatch(feed, [e for e in early if e.offset > feed.position])
+            if feed.early_head > feed.position:
+                self._catch_up(feed)  # woken (redis) for a commit the head read missed
             feed.ready.set()
         async with asyncio.timeout(ATTACH_TIMEOUT_S):  # another attach is reading the head
             await feed.ready.wait()
@@ -98,6 +101,7 @@ class Hub:
             return
         if feed.position < 0:
             feed.early.extend(entries)
+            feed.early_head = max(feed.early_head, head)
             return
         if epoch != feed.epoch:
             self._reset(feed, epoch, head)
