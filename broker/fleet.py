@@ -236,8 +236,8 @@ class FleetState:
 
         async def attempt() -> None:
             now, puts = now_utc(), []
-            for job_id, sent_at in sent:
-                raw = await self.storage.get(Kind.JOB, job_id)
+            raws = await self.storage.get_many(Kind.JOB, [j for j, _ in sent], store_id)
+            for (job_id, sent_at), raw in zip(sent, raws, strict=True):
                 if raw is None:
                     continue
                 jr = JobRecord.model_validate_json(raw.doc)
@@ -257,7 +257,7 @@ class FleetState:
         """Record a store client's report; an error text when it cannot be applied."""
 
         async def attempt() -> tuple[str | None, JobRecord | None]:
-            raw = await self.storage.get(Kind.JOB, report.job_id)
+            raw = await self.storage.get(Kind.JOB, report.job_id, store_id)
             if raw is None:
                 return f"no job {report.job_id!r}", None
             jr = JobRecord.model_validate_json(raw.doc)

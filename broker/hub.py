@@ -49,6 +49,7 @@ class Feed:
     peers: set[Subscriber] = field(default_factory=set)
     early: list[Entry] = field(default_factory=list)  # commits seen while reading the head
     early_head: int = 0  # the highest head a wake-up without entries told of meanwhile
+    wanted: int = 0  # the highest head told of while a catch-up read was under way
     catching_up: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -111,6 +112,7 @@ class Hub:
         if entries and entries[0].offset <= feed.position + 1 and not feed.catching_up:
             self._dispatch(feed, [e for e in entries if e.offset > feed.position])
         else:
+            feed.wanted = max(feed.wanted, head)  # a read under way goes on up to here
             self._catch_up(feed)
 
     def _dispatch(self, feed: Feed, entries: Sequence[Entry]) -> None:
@@ -151,7 +153,7 @@ class Hub:
                     self._reset(feed, got.epoch, got.head)  # history trimmed under us
                     return
                 self._dispatch(feed, got.entries)
-                if not got.entries or feed.position >= got.head:
+                if not got.entries or feed.position >= max(got.head, feed.wanted):
                     return
         except Exception:
             log.exception("catch-up failed store=%s", feed.store_id)

@@ -126,7 +126,7 @@ class Kitchen:
 
     async def _ticket_action(self, station: Station, action: KdsAction) -> KdsReply:
         assert not isinstance(action, Serve)
-        raw = await self.storage.get(Kind.TICKET, action.ticket_id)
+        raw = await self.storage.get(Kind.TICKET, action.ticket_id, station.store_id)
         if raw is None or raw.store_id != station.store_id:
             raise _Refused(ErrorCode.NOT_FOUND, f"no ticket {action.ticket_id!r}")
         rec = TicketRecord.model_validate_json(raw.doc)
@@ -154,7 +154,7 @@ class Kitchen:
     async def _roll_up(
         self, ticket: Ticket, now: datetime, puts: list[Put], entries: list[NewEntry]
     ) -> None:
-        raw = await self.storage.get(Kind.EXPO, ticket.order_id)
+        raw = await self.storage.get(Kind.EXPO, ticket.order_id, ticket.store_id)
         if raw is None:
             return
         old = ExpoOrder.model_validate_json(raw.doc)
@@ -180,7 +180,7 @@ class Kitchen:
     async def _serve(self, station: Station, action: Serve) -> KdsReply:
         if not station.expo:
             raise _Refused(ErrorCode.FORBIDDEN, "only the expo station serves orders")
-        raw = await self.storage.get(Kind.EXPO, action.order_id)
+        raw = await self.storage.get(Kind.EXPO, action.order_id, station.store_id)
         if raw is None or raw.store_id != station.store_id:
             raise _Refused(ErrorCode.NOT_FOUND, f"no order {action.order_id!r} on expo")
         expo = ExpoOrder.model_validate_json(raw.doc)

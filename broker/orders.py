@@ -225,8 +225,9 @@ class Orders:
 
     async def tickets_of(self, rec: OrderRecord) -> dict[str, Ticket]:
         out = {}
-        for station_id, ticket_id in rec.tickets.items():
-            raw = await self.storage.get(Kind.TICKET, ticket_id)
+        ids = list(rec.tickets.items())
+        raws = await self.storage.get_many(Kind.TICKET, [t for _, t in ids], rec.store_id)
+        for (station_id, _), raw in zip(ids, raws, strict=True):
             if raw is not None:
                 out[station_id] = TicketRecord.model_validate_json(raw.doc).ticket
         return out
@@ -236,7 +237,7 @@ class Orders:
     ) -> tuple[ExpoOrder, int] | None:
         if not rec.expo:
             return None
-        raw = await self.storage.get(Kind.EXPO, rec.order_id)
+        raw = await self.storage.get(Kind.EXPO, rec.order_id, rec.store_id)
         old = ExpoOrder.model_validate_json(raw.doc) if raw else None
         merged = {**tickets, **{t.station_id: t for t in plan.tickets}}
         served = old is not None and old.state.value == "served"
@@ -301,8 +302,8 @@ class Orders:
     ) -> tuple[list[NewEntry], list[Put]]:
         """Unprinted jobs become ``cancelled`` and the store client is told to drop them."""
         entries, puts = [], []
-        for jid in rec.jobs:
-            raw = await self.storage.get(Kind.JOB, jid)
+        raws = await self.storage.get_many(Kind.JOB, rec.jobs, rec.store_id)
+        for jid, raw in zip(rec.jobs, raws, strict=True):
             if raw is None:
                 continue
             jr = JobRecord.model_validate_json(raw.doc)
@@ -341,14 +342,15 @@ class Orders:
     async def order_view(self, order_id: str) -> tuple[str, OrderView]:
         rec, _ = await self._load(order_id)
         tickets = await self.tickets_of(rec)
-        jobs = [await self.job_view(jid) for jid in rec.jobs]
+        raws = await self.storage.get_many(Kind.JOB, rec.jobs, rec.store_id)
+        jobs = [_job_view(JobRecord.model_validate_json(r.doc)) for r in raws if r is not None]
         view = OrderView(
             order_id=order_id,
             revision=rec.revision,
             cancelled=rec.cancelled,
             order=rec.order,
             tickets=tuple(tickets.values()),
-            jobs=tuple(j for _, j in jobs),
+            jobs=tuple(jobs),
         )
         return rec.store_id, view
 
@@ -357,19 +359,7 @@ class Orders:
         if raw is None:
             raise NotFound(f"no job {job_id!r}")
         jr = JobRecord.model_validate_json(raw.doc)
-        j = jr.job
-        view = JobView(
-            job_id=j.job_id,
-            order_id=j.order_id,
-            revision=j.revision,
-            printer_id=j.printer_id,
-            template=j.template,
-            state=jr.state,
-            created_at=j.created_at,
-            expires_at=j.expires_at,
-            history=tuple(jr.history),
-        )
-        return jr.store_id, view
+        return jr.store_id, _job_view(jr)
 
     async def store_of_order(self, order_id: str) -> str:
         rec, _ = await self._load(order_id)
@@ -396,4 +386,19 @@ def _result(order_id: str, plan: Plan, tickets: bool = True) -> SubmitResult:
             )
             for j in plan.jobs
         ),
+    )
+
+
+def _job_view(jr: JobRecord) -> JobView:
+    j = jr.job
+    return JobView(
+        job_id=j.job_id,
+        order_id=j.order_id,
+        revision=j.revision,
+        printer_id=j.printer_id,
+        template=j.template,
+        state=jr.state,
+        created_at=j.created_at,
+        expires_at=j.expires_at,
+        history=tuple(jr.history),
     )

@@ -125,7 +125,16 @@ class Storage(Protocol):
         """Apply ``tx`` atomically once durable; ``VersionConflict`` changes nothing."""
         ...
 
-    async def get(self, kind: Kind, key: str) -> Record | None: ...
+    async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
+        """One record; ``store_id``, when the caller knows it, saves redis an id lookup (a
+        record of another store is then not found)."""
+        ...
+
+    async def get_many(
+        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
+    ) -> list[Record | None]:
+        """Several records of one kind at once (one round trip on redis)."""
+        ...
 
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         """Records of one store (or every store when ``store_id`` is None)."""
@@ -175,6 +184,13 @@ class Backend(Storage, Wakeups, Protocol):
     shared: bool
     """Other broker nodes use the same data (redis): presence is not this node's alone."""
     node_id: str
+
+
+def of_store(record: Record | None, store_id: str | None) -> Record | None:
+    """``record`` unless a store was named and the record belongs to another one."""
+    if record is None or store_id is None or record.store_id == store_id:
+        return record
+    return None
 
 
 class LocalWakeups:

@@ -21,6 +21,7 @@ from broker.storage.base import (
     Record,
     StreamSlice,
     Tx,
+    of_store,
 )
 
 
@@ -82,9 +83,14 @@ class MemoryStorage(LocalWakeups):
             self._listener(store_id, stream.epoch, stream.head, added)
         return Committed(stream.epoch, stream.head, tuple(e.offset for e in added))
 
-    async def get(self, kind: Kind, key: str) -> Record | None:
+    async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
         self._check_open()
-        return self._records.get((kind, key))
+        return of_store(self._records.get((kind, key)), store_id)
+
+    async def get_many(
+        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
+    ) -> list[Record | None]:
+        return [await self.get(kind, key, store_id) for key in keys]
 
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         self._check_open()

@@ -415,17 +415,41 @@ class RedisStorage:
             req.future.set_result(outcome)
 
     # -- Storage: reads ------------------------------------------------------------------------
-    async def get(self, kind: Kind, key: str) -> Record | None:
+    async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
+        return (await self.get_many(kind, [key], store_id))[0]
+
+    async def get_many(
+        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
+    ) -> list[Record | None]:
+        if not keys:
+            return []
         r = self.redis
-        store_id = self._store_of(kind, key)
-        if store_id is None:
-            store_id = await self._call("get", lambda: r.get(self._k("loc", kind.value, key)))
-            if store_id is None:
-                return None
-        sid = str(store_id)
-        rkey = self._sk(sid, "r", kind.value, key)
-        row = await self._call("get", lambda: r.hmget(rkey, "v", "l", "d"))
-        return _record(kind, key, sid, row)
+        stores: list[str | None] = [store_id or self._store_of(kind, k) for k in keys]
+        unknown = [i for i, sid in enumerate(stores) if sid is None]
+        if unknown:  # ids that do not name their store: one lookup round trip for them all
+
+            async def locate() -> list[Any]:
+                pipe = r.pipeline(transaction=False)
+                for i in unknown:
+                    pipe.get(self._k("loc", kind.value, keys[i]))
+                return list(await pipe.execute())
+
+            for i, sid in zip(unknown, await self._call("get", locate), strict=True):
+                stores[i] = None if sid is None else str(sid)
+        found = [(i, sid) for i, sid in enumerate(stores) if sid is not None]
+
+        async def rows() -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            for i, sid in found:
+                pipe.hmget(self._sk(sid, "r", kind.value, keys[i]), "v", "l", "d")
+            return list(await pipe.execute())
+
+        out: list[Record | None] = [None] * len(keys)
+        for (i, sid), row in zip(
+            found, await self._call("get", rows) if found else [], strict=True
+        ):
+            out[i] = _record(kind, keys[i], sid, row)
+        return out
 
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         if kind not in FLEET_KINDS and (not live_only or kind in UNINDEXED_LIVE):

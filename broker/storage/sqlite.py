@@ -39,6 +39,7 @@ from broker.storage.base import (
     Record,
     StreamSlice,
     Tx,
+    of_store,
 )
 from broker.storage.memory import new_epoch
 
@@ -163,12 +164,17 @@ class SqliteStorage(LocalWakeups):
         except TimeoutError:
             raise StorageError("sqlite commit timed out") from None
 
-    async def get(self, kind: Kind, key: str) -> Record | None:
+    async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
         row = self._read_rows(
             "SELECT kind, key, store_id, version, doc, live FROM records WHERE kind=? AND key=?",
             (kind.value, key),
         )
-        return _record(row[0]) if row else None
+        return of_store(_record(row[0]), store_id) if row else None
+
+    async def get_many(
+        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
+    ) -> list[Record | None]:
+        return [await self.get(kind, key, store_id) for key in keys]
 
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         sql = "SELECT kind, key, store_id, version, doc, live FROM records WHERE kind=?"

@@ -104,3 +104,15 @@ async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     assert got.epoch == c.epoch and [e.payload for e in got.entries] == ['{"n":1}']
     assert (await b.get(Kind.JOB, "j")) is not None
     await b.aclose()
+
+
+async def test_get_many_and_the_store_hint(backend: Backend) -> None:
+    await backend.commit("s1", Tx([Put(Kind.JOB, "j1", '{"j":1}', 1, 0)]))
+    await backend.commit("s2", Tx([Put(Kind.JOB, "j2", '{"j":2}', 1, 0)]))
+    got = await backend.get_many(Kind.JOB, ["j1", "nope", "j2"])
+    assert [r.doc if r else None for r in got] == ['{"j":1}', None, '{"j":2}']
+    hinted = await backend.get_many(Kind.JOB, ["j1", "j2"], "s1")
+    assert [r.store_id if r else None for r in hinted] == ["s1", None]  # j2 is another store's
+    assert await backend.get(Kind.JOB, "j2", "s2") is not None
+    assert await backend.get(Kind.JOB, "j2", "s1") is None
+    assert await backend.get_many(Kind.JOB, []) == []
