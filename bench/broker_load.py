@@ -21,6 +21,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ class Stats:
     target: int = -1
     all_connected: asyncio.Event = field(default_factory=asyncio.Event)
     all_delivered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def job(self, store: str, job: dict[str, Any]) -> None:
+        """A job frame reached ``store``'s client (``cluster_load.py`` also checks its id)."""
+        self.add(float(job["doc"]["note"][2:]))
 
     def add(self, sent_at: float) -> None:
         now = time.time()
@@ -145,9 +150,11 @@ CONFIG = {
 }
 
 
-async def start(cmd: list[str], env: dict[str, str]) -> tuple[asyncio.subprocess.Process, str]:
+async def start(
+    cmd: list[str], env: dict[str, str], stderr: Any = None
+) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        *cmd, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE
+        *cmd, cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=stderr
     )
     assert proc.stdout is not None
     async with asyncio.timeout(30):
@@ -179,7 +186,8 @@ class RawHttp:
         self.auth = f"Authorization: Bearer {tok}\r\n".encode()
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def post(self, path: str, body: dict[str, Any]) -> int:
+    async def request(self, path: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        """POST ``body`` as JSON: the status and the response body."""
         if self.streams is None:
             self.streams = await asyncio.open_connection(*self.addr)
         reader, writer = self.streams
@@ -194,8 +202,7 @@ class RawHttp:
         while (line := await reader.readline()) not in (b"\r\n", b""):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        return status
+        return status, await reader.readexactly(length)
 
 
 async def settle(http: str, quiet_s: float = 1.0, limit_s: float = 120.0) -> None:
@@ -216,6 +223,22 @@ async def settle(http: str, quiet_s: float = 1.0, limit_s: float = 120.0) -> Non
 
 
 # -- broker run ----------------------------------------------------------------------------
+async def configure(http: str, stores: list[str], concurrency: int = 64) -> None:
+    """``PUT /v1/stores/{id}/config`` with ``CONFIG`` for every store."""
+    hq = issue_token(SECRET, "hq")
+    async with httpx.AsyncClient(
+        base_url=http, headers={"Authorization": f"Bearer {hq}"}, timeout=60
+    ) as c:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def put(s: str) -> None:
+            async with sem:
+                r = await c.put(f"/v1/stores/{s}/config", json=CONFIG)
+                r.raise_for_status()
+
+        await asyncio.gather(*(put(s) for s in stores))
+
+
 async def store_client(url: str, store: str, stats: Stats, ready: asyncio.Semaphore) -> None:
     tok = issue_token(SECRET, "store", store=store)
     hello = {
@@ -246,47 +269,86 @@ async def store_client(url: str, store: str, stats: Stats, ready: asyncio.Semaph
         async for frame in ws:
             msg = msgpack.unpackb(frame)
             if msg["type"] == "job":
-                stats.add(float(msg["job"]["doc"]["note"][2:]))
+                stats.job(store, msg["job"])
                 await ws.send(msgpack.packb({"type": "ack", "offset": msg["offset"]}))
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd else 1006
         stats.closed[code] = stats.closed.get(code, 0) + 1
 
 
+Reply = Callable[[int, dict[str, Any], float, int, bytes], None]
+
+
+async def submit(
+    https: list[str],
+    make: Callable[[int], dict[str, Any]],
+    on_reply: Reply,
+    *,
+    rate: float = 0.0,
+    duration: float = 0.0,
+    total: int = 0,
+    workers: int = 32,
+) -> tuple[int, int]:
+    """Orders round-robin over the nodes: ``rate``/s for ``duration`` s, a full queue sheds
+    (the nodes are not keeping up); or, with no rate, ``total`` as fast as they answer.
+    Returns (offered, shed)."""
+    tok = issue_token(SECRET, "ingest")
+    queues = [asyncio.Queue[dict[str, Any]](maxsize=workers * 4) for _ in https]
+
+    async def worker(i: int) -> None:
+        client = RawHttp(https[i], tok)
+        while True:
+            body = await queues[i].get()
+            sent = time.time()
+            body["note"] = f"t={sent:.6f}"
+            try:
+                status, raw = await client.request("/v1/orders", body)
+            except (OSError, EOFError, IndexError, ValueError) as exc:
+                if client.streams is not None:
+                    client.streams[1].close()
+                client.streams = None
+                status, raw = 0, repr(exc).encode()
+            on_reply(i, body, sent, status, raw)
+            queues[i].task_done()
+
+    offered = shed = 0
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(worker(i)) for i in range(len(https)) for _ in range(workers)]
+        t0 = time.monotonic()
+        while (rate and time.monotonic() - t0 < duration) or (not rate and offered < total):
+            due = int((time.monotonic() - t0) * rate) - offered if rate else total - offered
+            for _ in range(due):
+                q = queues[offered % len(https)]
+                if not rate:
+                    await q.put(make(offered))
+                elif q.full():
+                    shed += 1
+                else:
+                    q.put_nowait(make(offered))
+                offered += 1
+            await asyncio.sleep(0.005)
+        for q in queues:
+            await q.join()
+        for t in tasks:
+            t.cancel()
+    return offered, shed
+
+
 async def submitter(
     http: str, stores: list[str], rate: float, duration: float, stats: Stats, workers: int = 256
 ) -> int:
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=workers * 4)
-    tok = issue_token(SECRET, "ingest")
-    sent = 0
+    """``rate`` orders/s to random stores for ``duration`` s; refusals, errors and orders the
+    generator could not send in time (shed) all count as ``stats.errors``."""
 
-    async def worker() -> None:
-        client = RawHttp(http, tok)
-        while True:
-            body = await queue.get()
-            body["note"] = f"t={time.time():.6f}"
-            try:
-                if await client.post("/v1/orders", body) != 202:
-                    stats.errors += 1
-            except OSError:
-                stats.errors += 1
-            queue.task_done()
+    def reply(_: int, __: dict[str, Any], ___: float, status: int, ____: bytes) -> None:
+        if status != 202:
+            stats.errors += 1
 
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(worker()) for _ in range(workers)]
-        t0 = time.monotonic()
-        while (elapsed := time.monotonic() - t0) < duration:
-            due = int(elapsed * rate) - sent
-            for _ in range(due):
-                if queue.full():
-                    stats.errors += 1  # the generator could not keep the rate: counted, dropped
-                else:
-                    queue.put_nowait(order(random.choice(stores), sent))
-                sent += 1
-            await asyncio.sleep(0.005)
-        await queue.join()
-        for t in tasks:
-            t.cancel()
+    def make(n: int) -> dict[str, Any]:
+        return order(random.choice(stores), n)
+
+    sent, shed = await submit([http], make, reply, rate=rate, duration=duration, workers=workers)
+    stats.errors += shed
     return sent
 
 
@@ -309,18 +371,7 @@ async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
     stores = [f"s-{i:05d}" for i in range(args.clients)]
     stats = Stats(clients=args.clients)
     try:
-        hq = issue_token(SECRET, "hq")
-        async with httpx.AsyncClient(
-            base_url=http, headers={"Authorization": f"Bearer {hq}"}, timeout=60
-        ) as c:
-            sem = asyncio.Semaphore(64)
-
-            async def put(s: str) -> None:
-                async with sem:
-                    r = await c.put(f"/v1/stores/{s}/config", json=CONFIG)
-                    r.raise_for_status()
-
-            await asyncio.gather(*(put(s) for s in stores))
+        await configure(http, stores)
         ready = asyncio.Semaphore(CONNECT_CONCURRENCY)
         t_conn = time.monotonic()
         clients = [asyncio.create_task(store_client(ws, s, stats, ready)) for s in stores]
