@@ -106,3 +106,9 @@ def test_broker_refuses_to_start_without_a_secret() -> None:
     out = run("broker", "--http", "nonsense", "--store", "memory://")
     assert out.returncode == 1 and "HOST:PORT" in out.stderr and "Traceback" not in out.stderr
     assert "broker" in run("--help").stdout and "token" in run("--help").stdout
+
+
+def test_broker_says_in_one_line_when_redis_is_unreachable() -> None:
+    out = run("broker", "--store", "redis://127.0.0.1:1/0", "--http", "127.0.0.1:0")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "cannot reach redis at redis://127.0.0.1:1/0" in out.stderr
