@@ -17,10 +17,14 @@ and the hub reads the gap from the stream).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 #: Records are identified by (kind, key); keys are global within a kind.
 DEFAULT_STREAM_MAX_LEN = 10_000
@@ -193,12 +197,54 @@ def of_store(record: Record | None, store_id: str | None) -> Record | None:
     return None
 
 
-class LocalWakeups:
-    """Wakeups of the in-process backends: one node, so HQ deltas stay in the process."""
+def notify(
+    listener: Listener | None, store_id: str, c: Committed, entries: Sequence[Entry]
+) -> None:
+    """Tell the listener about a commit; its failure is logged, never the committer's."""
+    if not entries or listener is None:
+        return
+    try:
+        listener(store_id, c.epoch, c.head, entries)
+    except Exception:
+        log.exception("storage listener failed store=%s", store_id)
+
+
+def settle(future: asyncio.Future[Committed], outcome: Committed | BaseException) -> None:
+    """Answer a waiting committer (unless it already gave up)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+class InProcess:
+    """What the in-process backends share: one node, so every commit reaches the listener
+    directly (nothing to subscribe to) and HQ deltas stay in the process."""
 
     shared = False
     node_id = "local"
+    _listener: Listener | None = None
     _hq_listener: Callable[[str], None] | None = None
+
+    async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
+        raise NotImplementedError
+
+    async def get_many(
+        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
+    ) -> list[Record | None]:
+        """Point reads are in-process and cheap: one at a time."""
+        return [await self.get(kind, key, store_id) for key in keys]
+
+    def listen(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def watch(self, store_id: str) -> None:
+        """Every commit already reaches the listener: nothing to subscribe to."""
+
+    async def unwatch(self, store_id: str) -> None:
+        """See ``watch``."""
 
     def listen_hq(self, listener: Callable[[str], None]) -> None:
         self._hq_listener = listener

@@ -15,12 +15,13 @@ from broker.storage.base import (
     DEFAULT_STREAM_MAX_LEN,
     Committed,
     Entry,
+    InProcess,
     Kind,
     Listener,
-    LocalWakeups,
     Record,
     StreamSlice,
     Tx,
+    notify,
     of_store,
 )
 
@@ -50,7 +51,7 @@ def slice_of(entries: Sequence[Entry], after: int, limit: int) -> list[Entry]:
     return list(entries[start : start + limit])
 
 
-class MemoryStorage(LocalWakeups):
+class MemoryStorage(InProcess):
     def __init__(self, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -> None:
         self._max_len = stream_max_len
         self._records: dict[tuple[Kind, str], Record] = {}
@@ -79,18 +80,13 @@ class MemoryStorage(LocalWakeups):
             added.append(entry)
         while len(stream.entries) > self._max_len:
             stream.entries.popleft()
-        if added and self._listener is not None:
-            self._listener(store_id, stream.epoch, stream.head, added)
-        return Committed(stream.epoch, stream.head, tuple(e.offset for e in added))
+        committed = Committed(stream.epoch, stream.head, tuple(e.offset for e in added))
+        notify(self._listener, store_id, committed, added)
+        return committed
 
     async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
         self._check_open()
         return of_store(self._records.get((kind, key)), store_id)
-
-    async def get_many(
-        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
-    ) -> list[Record | None]:
-        return [await self.get(kind, key, store_id) for key in keys]
 
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         self._check_open()
@@ -112,15 +108,6 @@ class MemoryStorage(LocalWakeups):
         self._closed = True
 
     # -- Wakeups -------------------------------------------------------------------------
-    def listen(self, listener: Listener) -> None:
-        self._listener = listener
-
-    async def watch(self, store_id: str) -> None:
-        """Every commit already reaches the listener: nothing to subscribe to."""
-
-    async def unwatch(self, store_id: str) -> None:
-        """See ``watch``."""
-
     async def ping(self) -> None:
         self._check_open()
 

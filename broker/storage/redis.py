@@ -60,6 +60,8 @@ from broker.storage.base import (
     Record,
     StreamSlice,
     Tx,
+    notify,
+    settle,
 )
 from broker.storage.memory import new_epoch
 
@@ -169,6 +171,7 @@ class RedisStorage:
         self._pubsub: Any = None
         self._pubsub_ok = asyncio.Event()
         self._hq_wanted = asyncio.Event()
+        self._sweep_soon = False  # set on (re)subscribing: catch every watched store up
         self._known_stores: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -398,21 +401,12 @@ class RedisStorage:
             epoch, head, n = str(result[1]), int(result[2]), len(req.tx.entries)
             offsets = tuple(range(head - n + 1, head + 1))
             outcome = Committed(epoch, head, offsets)
-            if n and self._listener is not None:
-                entries = [
-                    Entry(off, new.kind, new.payload, new.tag)
-                    for off, new in zip(offsets, req.tx.entries, strict=True)
-                ]
-                try:
-                    self._listener(req.store_id, epoch, head, entries)
-                except Exception:
-                    log.exception("storage listener failed store=%s", req.store_id)
-        if req.future.done():
-            return
-        if isinstance(outcome, BaseException):
-            req.future.set_exception(outcome)
-        else:
-            req.future.set_result(outcome)
+            entries = [
+                Entry(off, new.kind, new.payload, new.tag)
+                for off, new in zip(offsets, req.tx.entries, strict=True)
+            ]
+            notify(self._listener, req.store_id, outcome, entries)
+        settle(req.future, outcome)
 
     # -- Storage: reads ------------------------------------------------------------------------
     async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
@@ -603,8 +597,6 @@ class RedisStorage:
                     await self._pubsub.aclose()
                 await asyncio.sleep(RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)])
                 attempt += 1
-
-    _sweep_soon = False
 
     async def _pump(self, ps: Any) -> None:
         while True:

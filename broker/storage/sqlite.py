@@ -33,13 +33,15 @@ from broker.storage.base import (
     Committed,
     Entry,
     EntryKind,
+    InProcess,
     Kind,
     Listener,
-    LocalWakeups,
     Record,
     StreamSlice,
     Tx,
+    notify,
     of_store,
+    settle,
 )
 from broker.storage.memory import new_epoch
 
@@ -91,7 +93,7 @@ class _Outcome:
     first: int = 1
 
 
-class SqliteStorage(LocalWakeups):
+class SqliteStorage(InProcess):
     def __init__(
         self,
         path: str | Path,
@@ -171,11 +173,6 @@ class SqliteStorage(LocalWakeups):
         )
         return of_store(_record(row[0]), store_id) if row else None
 
-    async def get_many(
-        self, kind: Kind, keys: Sequence[str], store_id: str | None = None
-    ) -> list[Record | None]:
-        return [await self.get(kind, key, store_id) for key in keys]
-
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         sql = "SELECT kind, key, store_id, version, doc, live FROM records WHERE kind=?"
         args: list[object] = [kind.value]
@@ -220,15 +217,6 @@ class SqliteStorage(LocalWakeups):
                 conn.close()
 
     # -- Wakeups -------------------------------------------------------------------------
-    def listen(self, listener: Listener) -> None:
-        self._listener = listener
-
-    async def watch(self, store_id: str) -> None:
-        """One process: every commit reaches the listener already."""
-
-    async def unwatch(self, store_id: str) -> None:
-        """See ``watch``."""
-
     async def ping(self) -> None:
         self._check_open()
         self._read_rows("SELECT 1", ())
@@ -322,17 +310,8 @@ class SqliteStorage(LocalWakeups):
             req, result = out.request, out.result
             if isinstance(result, Committed):
                 self._heads[req.store_id] = _Head(result.epoch, result.head, out.first)
-                if out.entries and self._listener is not None:
-                    try:
-                        self._listener(req.store_id, result.epoch, result.head, out.entries)
-                    except Exception:
-                        log.exception("storage listener failed store=%s", req.store_id)
-            if req.future.done():
-                continue
-            if isinstance(result, BaseException):
-                req.future.set_exception(result)
-            else:
-                req.future.set_result(result)
+                notify(self._listener, req.store_id, result, out.entries)
+            settle(req.future, result)
 
 
 class _GroupCommit:
