@@ -10,13 +10,14 @@ listens and nothing is stored.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from generated import write_or_check  # noqa: E402
 
 from broker.fleet import FleetState  # noqa: E402
 from broker.limits import RateLimiter  # noqa: E402
@@ -45,20 +46,7 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run scripts/gen_openapi.py", file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return write_or_check(__doc__ or "", OUT, render, "scripts/gen_openapi.py")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ REST bodies) use: field name, type, required/default and the field's docstring.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import types
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen  # noqa: E402
+from generated import write_or_check  # noqa: E402
 from pydantic import AwareDatetime, BaseModel, StringConstraints  # noqa: E402
 from pydantic.fields import FieldInfo  # noqa: E402
 from pydantic_core import PydanticUndefined, to_jsonable_python  # noqa: E402
@@ -244,20 +244,7 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run scripts/gen_protocol_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
-    return 0
+    return write_or_check(__doc__ or "", OUT, render, "scripts/gen_protocol_docs.py")
 
 
 if __name__ == "__main__":
