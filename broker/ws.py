@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -306,11 +306,7 @@ class WsServer:
             if done:
                 self.s.fleet.queue_acks(store_id, done)
         elif isinstance(msg, JobStateReport):
-            try:
-                error = await self.s.fleet.job_state(store_id, msg)
-            except StorageError:  # redis down: recorded once it is back; the link stays up
-                self.s.fleet.defer(lambda: self.s.fleet.job_state(store_id, msg))
-                return
+            error = await self._now_or_later(lambda: self.s.fleet.job_state(store_id, msg))
             if error is not None:
                 code = (
                     ErrorCode.NOT_FOUND
@@ -320,15 +316,23 @@ class WsServer:
                 reply = Error(code=code, message=error[:500], ref=msg.job_id[:64])
                 peer.offer(encode_msgpack(reply))
         elif isinstance(msg, PrinterStatusReport):
-            try:
-                await self.s.fleet.printer_status(store_id, msg.printer_id, msg.status)
-            except StorageError:
-                fleet = self.s.fleet
-                fleet.defer(lambda: fleet.printer_status(store_id, msg.printer_id, msg.status))
+            fleet = self.s.fleet
+            await self._now_or_later(
+                lambda: fleet.printer_status(store_id, msg.printer_id, msg.status)
+            )
         elif isinstance(msg, Error):
             log.warning("store=%s reports error %s: %s", store_id, msg.code, msg.message)
         else:
             raise Refused(CloseCode.POLICY, "hello was already sent")
+
+    async def _now_or_later(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Apply a store client's report now, or once storage is back (redis down): the
+        link stays up either way."""
+        try:
+            return await write()
+        except StorageError:
+            self.s.fleet.defer(write)
+            return None
 
     # -- KDS -------------------------------------------------------------------------------
     def _browser_claims(self, token: str, scope: Scope) -> Claims:
