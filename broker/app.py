@@ -70,7 +70,8 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def _services(settings: Settings, storage: Backend, tasks: asyncio.TaskGroup) -> Services:
-    hub = Hub(storage, tasks)
+    orders = Orders(storage)
+    hub = Hub(storage, tasks, configs=orders.configs)
     metrics = Metrics()
     stats = getattr(storage, "stats", None)
     if isinstance(stats, dict):
@@ -79,7 +80,7 @@ def _services(settings: Settings, storage: Backend, tasks: asyncio.TaskGroup) ->
         settings=settings,
         storage=storage,
         hub=hub,
-        orders=Orders(storage),
+        orders=orders,
         fleet=FleetState(storage, hub.publish_hq, tasks),
         kitchen=Kitchen(storage),
         metrics=metrics,

@@ -5,19 +5,25 @@ One ``Feed`` per store with peers on this node. Storage tells the hub about ever
 enqueue it without waiting (a full queue closes that peer with 4001; see ``ws.Peer``).
 When the listener reports a gap (a Redis wake-up that carries no entries, or a lost one)
 the feed reads the missing range from the stream before going on.
+
+A store's feed can be replaced while work of the old one is still under way (its last
+link left and a new one came, or it was reset): whatever the old feed does then — a
+catch-up read that fails or finds a new epoch, a late ``detach`` of one of its peers —
+touches that feed only, never its replacement: else a link could be left attached to
+a feed that nobody feeds any more (it answers pings and gets nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from broker.storage import Backend, Entry
+from broker.storage import Backend, Entry, EntryKind
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,21 @@ class HqSubscriber(Protocol):
     def deliver_hq(self, frame: str) -> None: ...
 
 
+class ConfigWatcher(Protocol):
+    """Told what the feeds learn about store configs (``config_cache.ConfigCache``), so a
+    link's welcome never carries a config older than one in the stream up to the offset it
+    announces (docs/scale-out.md, "Config versions")."""
+
+    def head_read(self, store_id: str) -> None:
+        """A feed read the stream head: a config cached from an earlier read may be older
+        than a config entry at or below that head."""
+        ...
+
+    def committed(self, store_id: str, payload: str) -> None:
+        """A config entry went by (JSON of ``VersionedStoreConfig``)."""
+        ...
+
+
 @dataclass(eq=False)
 class Feed:
     store_id: str
@@ -55,9 +76,15 @@ class Feed:
 
 
 class Hub:
-    def __init__(self, storage: Backend, tasks: asyncio.TaskGroup | None = None) -> None:
+    def __init__(
+        self,
+        storage: Backend,
+        tasks: asyncio.TaskGroup | None = None,
+        configs: ConfigWatcher | None = None,
+    ) -> None:
         self.storage = storage
         self.tasks = tasks
+        self.configs = configs
         self.feeds: dict[str, Feed] = {}
         self.hq: set[HqSubscriber] = set()
         self.delivered = 0
@@ -67,32 +94,43 @@ class Hub:
     # -- store feeds ---------------------------------------------------------------------
     async def attach(self, peer: Subscriber) -> tuple[str, int]:
         """Subscribe ``peer``; it receives every entry after the returned (epoch, offset)."""
-        feed = self.feeds.get(peer.store_id)
-        if feed is None:
-            feed = self.feeds[peer.store_id] = Feed(peer.store_id)
-            try:
-                await self.storage.watch(peer.store_id)
-                head = await self.storage.read(peer.store_id, 0, 0)
-            except BaseException:
-                self.feeds.pop(peer.store_id, None)
-                raise
-            feed.epoch, feed.position = head.epoch, head.head
-            early, feed.early = feed.early, []
-            self._dispatch(feed, [e for e in early if e.offset > feed.position])
-            if feed.early_head > feed.position:
-                self._catch_up(feed)  # woken (redis) for a commit the head read missed
-            feed.ready.set()
-        async with asyncio.timeout(ATTACH_TIMEOUT_S):  # another attach is reading the head
-            await feed.ready.wait()
-        feed.peers.add(peer)
-        return feed.epoch, feed.position
+        while True:
+            feed = self.feeds.get(peer.store_id)
+            if feed is None:
+                feed = await self._open(peer.store_id)
+            elif not feed.ready.is_set():
+                async with asyncio.timeout(ATTACH_TIMEOUT_S):  # another attach reads the head
+                    await feed.ready.wait()
+            if self.feeds.get(peer.store_id) is feed:  # else it was dropped while we waited
+                feed.peers.add(peer)
+                return feed.epoch, feed.position
+
+    async def _open(self, store_id: str) -> Feed:
+        """A new feed for the store: subscribe, then read the head."""
+        feed = self.feeds[store_id] = Feed(store_id)
+        try:
+            await self.storage.watch(store_id)
+            head = await self.storage.read(store_id, 0, 0)
+        except BaseException:
+            self._drop(feed)
+            feed.ready.set()  # attaches waiting for this feed try again by themselves
+            raise
+        if self.configs is not None:
+            self.configs.head_read(store_id)
+        feed.epoch, feed.position = head.epoch, head.head
+        early, feed.early = feed.early, []
+        self._dispatch(feed, [e for e in early if e.offset > feed.position])
+        if feed.early_head > feed.position:
+            self._catch_up(feed)  # woken (redis) for a commit the head read missed
+        feed.ready.set()
+        return feed
 
     async def detach(self, peer: Subscriber) -> None:
         feed = self.feeds.get(peer.store_id)
-        if feed is None:
-            return
+        if feed is None or peer not in feed.peers:
+            return  # its feed was reset and dropped: the store's feed now is another one
         feed.peers.discard(peer)
-        if not feed.peers and feed.position >= 0:
+        if not feed.peers:
             del self.feeds[peer.store_id]
             await self.storage.unwatch(peer.store_id)
 
@@ -118,6 +156,8 @@ class Hub:
     def _dispatch(self, feed: Feed, entries: Sequence[Entry]) -> None:
         for entry in entries:
             feed.position = entry.offset
+            if entry.kind is EntryKind.CONFIG and self.configs is not None:
+                self.configs.committed(feed.store_id, entry.payload)
             for peer in list(feed.peers):
                 peer.deliver(entry)
             self.delivered += len(feed.peers)
@@ -130,22 +170,39 @@ class Hub:
         for peer in list(feed.peers):
             peer.reset()
         feed.peers.clear()
-        self.feeds.pop(feed.store_id, None)
+        self._drop(feed)
+
+    def _drop(self, feed: Feed) -> None:
+        """Forget ``feed``, unless another feed has taken its place already."""
+        if self.feeds.get(feed.store_id) is feed:
+            del self.feeds[feed.store_id]
+            self._spawn(self._unwatch_unused(feed.store_id))
+
+    async def _unwatch_unused(self, store_id: str) -> None:
+        if store_id not in self.feeds:  # no new feed came meanwhile (it watches for itself)
+            await self.storage.unwatch(store_id)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self.tasks is None:
+            asyncio.get_running_loop().create_task(coro)
+            return
+        try:
+            self.tasks.create_task(coro)
+        except RuntimeError:  # the broker is stopping: nothing more to read or unwatch
+            coro.close()
 
     def _catch_up(self, feed: Feed) -> None:
         if feed.catching_up:
             return
         feed.catching_up = True
-        coro = self._read_gap(feed)
-        if self.tasks is not None:
-            self.tasks.create_task(coro)
-        else:
-            asyncio.get_running_loop().create_task(coro)
+        self._spawn(self._read_gap(feed))
 
     async def _read_gap(self, feed: Feed) -> None:
         try:
             while True:
                 got = await self.storage.read(feed.store_id, feed.position, CATCH_UP_BATCH)
+                if self.feeds.get(feed.store_id) is not feed:
+                    return  # dropped meanwhile: it has no peers, and its successor reads itself
                 if got.epoch != feed.epoch:
                     self._reset(feed, got.epoch, got.head)
                     return
@@ -156,8 +213,11 @@ class Hub:
                 if not got.entries or feed.position >= max(got.head, feed.wanted):
                     return
         except Exception:
-            log.exception("catch-up failed store=%s", feed.store_id)
-            self._reset(feed, feed.epoch, feed.position)
+            if self.feeds.get(feed.store_id) is feed:
+                log.exception("catch-up failed store=%s", feed.store_id)
+                self._reset(feed, feed.epoch, feed.position)  # its peers resume afresh
+            else:
+                log.info("catch-up of a dropped feed failed store=%s", feed.store_id)
         finally:
             feed.catching_up = False
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -16,6 +15,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from broker.amend import expo_roll_up, plan_amend, plan_cancel, plan_reprint
+from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from broker.records import JobRecord, OrderRecord, TicketRecord, order_id_for
 from broker.routing import Plan, plan_submit
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
 CONFIG_TTL_S = 1.0
-MAX_CACHED_CONFIGS = 100_000
 T = TypeVar("T")
 ACTIVE_TICKET = (TicketState.NEW, TicketState.IN_PROGRESS)
 
@@ -86,24 +85,21 @@ def expo_station(config: StoreConfig) -> str | None:
 class Orders:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._configs: dict[str, tuple[float, VersionedStoreConfig | None]] = {}
+        self.configs = ConfigCache(CONFIG_TTL_S)
+        """Also the hub's ``ConfigWatcher``: see ``broker/config_cache.py``."""
 
     # -- config ----------------------------------------------------------------------------
     async def config(self, store_id: str) -> VersionedStoreConfig | None:
         """The store's config; cached for ``CONFIG_TTL_S`` (a PUT on this node refreshes it
-        at once; another node's PUT is seen within the TTL)."""
-        hit = self._configs.get(store_id)
-        if hit is not None and time.monotonic() - hit[0] < CONFIG_TTL_S:
-            return hit[1]
+        at once; another node's PUT is seen within the TTL). Never older than a config
+        this node wrote or saw go by, nor than the stream head a feed last read."""
+        fresh, config = self.configs.fresh(store_id)
+        if fresh:
+            return config
+        sent = self.configs.clock()
         rec = await self.storage.get(Kind.CONFIG, store_id)
         config = VersionedStoreConfig.model_validate_json(rec.doc) if rec is not None else None
-        self._remember(store_id, config)
-        return config
-
-    def _remember(self, store_id: str, config: VersionedStoreConfig | None) -> None:
-        if len(self._configs) >= MAX_CACHED_CONFIGS:
-            self._configs.clear()
-        self._configs[store_id] = (time.monotonic(), config)
+        return self.configs.offer(store_id, config, sent)
 
     async def put_config(self, store_id: str, body: StoreConfig) -> ConfigResult:
         async def attempt() -> ConfigResult:
@@ -111,10 +107,11 @@ class Orders:
             version = (rec.version if rec else 0) + 1
             config = VersionedStoreConfig(**body.model_dump(), store_id=store_id, version=version)
             entry = NewEntry(EntryKind.CONFIG, config.model_dump_json())
+            sent = self.configs.clock()
             await self.storage.commit(
                 store_id, Tx([put(Kind.CONFIG, store_id, config, version)], [entry])
             )
-            self._remember(store_id, config)
+            self.configs.offer(store_id, config, sent)
             log.info("config store=%s version=%d", store_id, version)
             return ConfigResult(store_id=store_id, version=version)
 

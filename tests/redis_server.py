@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 ENV = "PASSLINE_TEST_REDIS_URL"
 
@@ -82,3 +83,24 @@ def isolated(url: str) -> str:
     """``url`` with a key prefix of its own: tests sharing one Redis never meet."""
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}prefix=t{secrets.token_hex(6)}"
+
+
+def fail_one_subscribe(monkeypatch: Any, store: str) -> list[str]:
+    """Fault injection: the next SSUBSCRIBE naming ``store``'s channel fails as a reset
+    connection would, while the wake-up channel's own connection stays up (a Redis
+    hiccup that the subscriber loop never sees). Returns a list that gets ``store`` once
+    the fault fired."""
+    from redis.asyncio.client import PubSub
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    real = PubSub.ssubscribe
+    fired: list[str] = []
+
+    async def ssubscribe(self: PubSub, *args: Any, **kw: Any) -> Any:
+        if not fired and any(f"{{{store}}}" in str(a) for a in args):
+            fired.append(store)
+            raise RedisConnectionError("injected: connection reset by peer")
+        return await real(self, *args, **kw)
+
+    monkeypatch.setattr(PubSub, "ssubscribe", ssubscribe)
+    return fired

@@ -4,6 +4,7 @@ survive Redis going away (DESIGN.md §5.5)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from broker.errors import ConfigError, StorageError
 from broker.storage import Entry, EntryKind, Kind, NewEntry, Put, Tx, open_storage
 from broker.storage.redis import RedisStorage
 from tests.e2e.stack import eventually
-from tests.redis_server import RedisServer, isolated
+from tests.redis_server import RedisServer, fail_one_subscribe, isolated
 
 
 @pytest.fixture
@@ -114,10 +115,32 @@ async def test_redis_down_is_a_storage_error_and_recovery_is_automatic(tmp_path:
         assert again.offsets == (2,) and again.epoch == first.epoch
         await eventually(lambda: asyncio.sleep(0, 2 in seen), within=10, what="resubscribed")
         assert (await store.get(Kind.ORDER, "o1")) is not None
+        await store.watch("s-new")  # a store first linked after the restart is woken too
+        born = await other.commit("s-new", Tx([], [job(1)]))
+        await eventually(lambda: asyncio.sleep(0, born.head in seen), within=10, what="new")
         await other.aclose()
         await store.aclose()
     finally:
         server.stop()
+
+
+async def test_a_failed_subscribe_is_mended_and_later_watches_work(
+    two_nodes: tuple[RedisStorage, RedisStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_nodes
+    woken: list[tuple[str, int]] = []
+    b.listen(lambda store, epoch, head, entries: woken.append((store, head)))
+    a.listen(lambda *args: None)
+    fired = fail_one_subscribe(monkeypatch, "s1")
+    with contextlib.suppress(StorageError):  # that link may be refused: try again later
+        await b.watch("s1")
+    assert fired
+    await b.watch("s2")  # a new link after the hiccup, without restarting anything
+    await b.watch("s1")
+    assert await pings(b)
+    for n, store in enumerate(("s2", "s1"), start=1):
+        await a.commit(store, Tx([], [job(n)] * n))
+        await eventually(lambda s=store, h=n: asyncio.sleep(0, (s, h) in woken), within=10)
 
 
 async def pings(store: object) -> bool:

@@ -359,3 +359,13 @@ async def test_redis_restart_during_a_burst(tmp_path: Path) -> None:
             async with httpx.AsyncClient(base_url=b.http, headers=HQ, timeout=10) as http:
                 r = await http.get("/v1/stores/s-z1")
                 assert r.status_code == 200 and r.json()["link"]["online"]
+        # stores whose links open only now, on either node, get their jobs (issue 12 #9)
+        for store_id, linked_to, ingest_on in (("s-z2", b, a), ("s-z3", a, b)):
+            async with store(tmp_path, store_id, [linked_to], config_on=ingest_on) as (_, p):
+                async with httpx.AsyncClient(base_url=ingest_on.http, headers=INGEST) as http:
+                    r = await http.post("/v1/orders", json=an_order(store_id, 1), timeout=10)
+                assert r.status_code == 202, r.text
+                await eventually(
+                    lambda p=p: printed_once_in_order(p["kitchen"], ["Burger 1"]),
+                    within=30, what=f"{store_id}, linked after the restart, printed",
+                )  # fmt: skip

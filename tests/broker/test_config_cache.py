@@ -1,0 +1,66 @@
+"""The per-node config cache: versions only move forward (issue 12 #3)."""
+
+from __future__ import annotations
+
+from broker.config_cache import ConfigCache
+from protocol.config import PrinterConfig, VersionedStoreConfig
+
+
+def versioned(version: int) -> VersionedStoreConfig:
+    printer = PrinterConfig(printer_id="kitchen", name="Hot line", transport="tcp://127.0.0.1:9")
+    return VersionedStoreConfig(
+        store_id="s1", version=version, name=f"v{version}", printers=(printer,)
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_slow_read_answering_after_a_put_does_not_roll_the_cache_back() -> None:
+    clock = Clock()
+    cache = ConfigCache(1.0, clock)
+    read_sent = clock()  # a read is on its way ...
+    clock.now += 0.01
+    cache.offer("s1", versioned(2), clock())  # ... a PUT on this node lands ...
+    assert cache.offer("s1", versioned(1), read_sent) == versioned(2)  # ... then it answers
+    assert cache.fresh("s1") == (True, versioned(2))
+    clock.now += 1.0
+    assert cache.fresh("s1")[0] is False  # the TTL still applies
+
+
+def test_a_config_entry_going_by_raises_the_cached_version_at_once() -> None:
+    clock = Clock()
+    cache = ConfigCache(1.0, clock)
+    cache.offer("s1", versioned(1), clock())
+    cache.committed("s1", versioned(3).model_dump_json())
+    assert cache.fresh("s1") == (True, versioned(3))
+    cache.committed("s1", versioned(2).model_dump_json())  # late and older: no effect
+    assert cache.fresh("s1") == (True, versioned(3))
+
+
+def test_an_entry_for_an_uncached_store_is_a_floor_not_a_fresh_config() -> None:
+    clock = Clock()
+    cache = ConfigCache(1.0, clock)
+    cache.committed("s1", versioned(3).model_dump_json())
+    assert cache.fresh("s1")[0] is False  # read storage first ...
+    assert cache.offer("s1", versioned(2), clock()) == versioned(3)  # ... never older
+
+
+def test_after_a_head_read_only_a_later_read_is_served() -> None:
+    clock = Clock()
+    cache = ConfigCache(60.0, clock)
+    read_sent = clock()
+    cache.offer("s1", versioned(1), read_sent)
+    clock.now += 0.01
+    cache.head_read("s1")  # a welcome announces a head that may hold version 2's entry
+    assert cache.fresh("s1")[0] is False
+    assert cache.offer("s1", versioned(1), read_sent) == versioned(1)  # an older read: no
+    assert cache.fresh("s1")[0] is False
+    clock.now += 0.01
+    assert cache.offer("s1", versioned(2), clock()) == versioned(2)
+    assert cache.fresh("s1") == (True, versioned(2))
