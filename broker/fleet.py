@@ -272,7 +272,8 @@ class FleetState:
                     return str(exc), None
                 steps = [report.state]
             for step in steps:
-                at = report.at if step is report.state else now_utc()
+                # an implied step happened before the reported one, never after it
+                at = report.at if step is report.state else min(now_utc(), report.at)
                 reason = report.reason if step is report.state else None
                 jr.history.append(
                     JobTransitionRecord(

@@ -35,7 +35,6 @@ async def close_code(ws: ClientConnection) -> tuple[int, str]:
     return info.value.rcvd.code, info.value.rcvd.reason
 
 
-@memory_only
 async def test_bad_store_frames(ep: Endpoints, store: str) -> None:
     bystander_kds, _ = await open_kds(ep, station="grill")
     cases: list[tuple[Any, int]] = [
@@ -68,7 +67,6 @@ async def test_bad_store_frames(ep: Endpoints, store: str) -> None:
     await bystander_kds.close()
 
 
-@memory_only
 async def test_bad_kds_frames(ep: Endpoints, store: str) -> None:
     cases: list[tuple[Any, int]] = [
         ("{not json", 1007),
@@ -77,13 +75,19 @@ async def test_bad_kds_frames(ep: Endpoints, store: str) -> None:
         (json.dumps({"type": "snapshot"}), 1008),  # a broker->screen type
         ("x" * BIG, 1009),
     ]
+    bystander, _ = await open_kds(ep, station="grill")
     for frame, code in cases:
         ws, _ = await open_kds(ep)
         await ws.send(frame)
         assert (await close_code(ws))[0] == code, frame[:30]
     ws, snap = await open_kds(ep)  # still serving
     assert snap["type"] == "snapshot"
+    async with ep.client(token("ingest")) as http:
+        r = await http.post("/v1/orders", json=order())
+        assert r.status_code == 202
+    assert (await recv_json(bystander))["type"] == "ticket"  # the screen opened before
     await ws.close()
+    await bystander.close()
 
 
 @memory_only

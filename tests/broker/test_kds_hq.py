@@ -9,6 +9,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+import broker.ws
 from tests.broker.helpers import (
     Endpoints,
     open_hq,
@@ -21,6 +22,7 @@ from tests.broker.helpers import (
 )
 
 NOW = "2026-11-21T12:05:00+08:00"
+REPLAY_LIMIT = 12  # stands in for broker.ws.MAX_KDS_REPLAY (5,000) in one test
 
 
 async def submit(ep: Endpoints, external_id: str = "k-1") -> dict[str, Any]:
@@ -152,6 +154,38 @@ async def test_kds_resume_replays_missed_deltas(ep: Endpoints, store: str) -> No
     again, snap2 = await open_kds(ep, station="grill", resume={"epoch": "other", "offset": 1})
     assert snap2["type"] == "snapshot" and len(snap2["tickets"]) == 1
     await again.close()
+
+
+async def test_kds_resume_past_the_replay_limit_gets_a_snapshot(
+    ep: Endpoints, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A screen that missed more than the replay limit gets a snapshot; at the limit it
+    still gets the missed deltas (docs/broker.md: "within 5,000 entries")."""
+    monkeypatch.setattr(broker.ws, "MAX_KDS_REPLAY", REPLAY_LIMIT)
+    subs = [await submit(ep, f"lim-{i}") for i in range(3)]  # ~18 stream entries
+    probe, snap = await open_kds(ep, station="grill")
+    await probe.close()
+    epoch, head = snap["epoch"], snap["offset"]
+    tickets = {t["ticket_id"] for t in snap["tickets"]}
+    assert {t["order_id"] for t in snap["tickets"]} == {s["order_id"] for s in subs}
+
+    at_limit, first = await open_kds(
+        ep, station="grill", resume={"epoch": epoch, "offset": head - REPLAY_LIMIT}
+    )
+    frames = [first]
+    while frames[-1]["type"] != "all_day":
+        frames.append(await recv_json(at_limit))
+    assert {f["type"] for f in frames[:-1]} == {"ticket"}
+    assert {f["ticket"]["ticket_id"] for f in frames[:-1]} == tickets
+    assert frames[-1]["offset"] == head
+    await at_limit.close()
+
+    past, again = await open_kds(
+        ep, station="grill", resume={"epoch": epoch, "offset": head - REPLAY_LIMIT - 1}
+    )
+    assert again["type"] == "snapshot" and again["epoch"] == epoch and again["offset"] == head
+    assert {t["ticket_id"] for t in again["tickets"]} == tickets
+    await past.close()
 
 
 async def test_kds_token_checks(ep: Endpoints, store: str) -> None:

@@ -18,6 +18,7 @@ from printer_drivers import (
     open_printer,
     render,
 )
+from printer_drivers import commands as cmd
 from printer_drivers.emulator import PrinterEmulator
 from printer_drivers.transports.memory import MemoryTransport
 from printer_drivers.transports.tcp import TcpTransport
@@ -169,13 +170,55 @@ async def test_in_memory_transport() -> None:
     assert len(transport.receipts) == 1
 
 
+class StrangerAnswersFirst:
+    """A printer on a shared wire: every GS ( H request is followed, before the printer's
+    own answer (if any), by another process' answer (id 9999) — a late or foreign reply."""
+
+    readable = True
+    STRANGER = b"\x37\x22" + b"9999" + b"\x00"
+
+    def __init__(self, inner: MemoryTransport) -> None:
+        self.inner = inner
+        self.uri = inner.uri
+        self._pending = b""
+
+    @property
+    def connected(self) -> bool:
+        return self.inner.connected
+
+    async def connect(self, timeout_s: float) -> None:
+        await self.inner.connect(timeout_s)
+
+    async def write(self, data: bytes, timeout_s: float) -> None:
+        await self.inner.write(data, timeout_s)
+        if cmd.RESPONSE_REQUEST_PREFIX in data:
+            self._pending += self.STRANGER
+
+    async def read(self, max_bytes: int, timeout_s: float) -> bytes:
+        if self._pending:
+            out, self._pending = self._pending[:max_bytes], self._pending[max_bytes:]
+            return out
+        return await self.inner.read(max_bytes, timeout_s)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 async def test_gs_paren_h_barrier_matches_its_own_id() -> None:
-    transport = MemoryTransport()
-    printer = Printer(transport, barrier=Barrier.RESPONSE, timeouts=Timeouts(barrier=0.5))
-    assert (await printer.print_job(chit())).result is PrintResult.PRINTED
-    transport._inbox += b"\x37\x22" + b"9999" + b"\x00"  # a stranger's late response
-    assert (await printer.print_job(chit())).result is PrintResult.PRINTED
-    await printer.aclose()
+    printer_side = MemoryTransport()
+    transport = StrangerAnswersFirst(printer_side)
+    timeouts = Timeouts(barrier=0.5, status=0.5)
+    async with Printer(transport, barrier=Barrier.RESPONSE, timeouts=timeouts) as printer:
+        # the stranger's answer comes first; the job's own answer still confirms it
+        assert (await printer.print_job(chit("1"))).result is PrintResult.PRINTED
+        # paper runs out: the printer holds the job and never answers its barrier, so the
+        # stranger's answer is the only one there is — it must not pass for "printed"
+        printer_side.set_state(paper="out")
+        printer.precheck = False
+        outcome = await asyncio.wait_for(printer.print_job(chit("2")), NEVER_HANGS_S)
+        assert outcome.result is PrintResult.UNCERTAIN, outcome
+        assert "barrier" in (outcome.reason or "")
+    assert [r.lines[1].text for r in printer_side.receipts] == ["#1"]
 
 
 async def test_file_transport_is_written_but_never_printed(tmp_path: Path) -> None:
