@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import msgpack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -121,10 +122,24 @@ class StorePeer(Peer):
         self.store_id = session.store_id
         self.link_id = secrets.token_hex(8)
 
+        self._report_ack_due = False
+
     def deliver(self, entry: Entry) -> None:
         frame = store_frame(entry)
         if frame is not None:
             self.offer(frame, entry)
+
+    def ack_reports(self) -> None:
+        """Acknowledge the job reports applied so far: one ``reports_ack`` per loop turn,
+        however many reports that turn applied."""
+        if not self._report_ack_due:
+            self._report_ack_due = True
+            asyncio.get_running_loop().call_soon(self._send_report_ack)
+
+    def _send_report_ack(self) -> None:
+        self._report_ack_due = False
+        seq = self.session.reports_applied
+        self.offer(msgpack.packb({"type": "reports_ack", "seq": seq}, use_bin_type=True))
 
     def reset(self) -> None:
         self.close_soon(CloseCode.TRY_AGAIN_LATER, "stream reset: reconnect")

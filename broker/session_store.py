@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -20,6 +21,11 @@ from protocol.version import SUPPORTED_PROTOCOLS
 
 MAX_UNACKED = 10_000  # sent jobs remembered until acked; older ones stay "sent"
 FRAME_KEY = "store"
+#: A snapshot page stays under the default frame limit (64 KiB) of any peer (§8.2).
+SNAPSHOT_PAGE_BYTES = 48 * 1024
+#: Live jobs a snapshot leaves out: their bytes may have left for the printer already, so
+#: resending them could print twice; the client that printed them reports the outcome.
+NOT_RESENT = frozenset({"printing"})
 
 
 class Resume(Enum):
@@ -70,6 +76,56 @@ def store_frame(entry: Entry) -> bytes | None:
     return frame
 
 
+@dataclass(frozen=True)
+class SnapshotJob:
+    """A live job as the snapshot needs it: raw wire dict, no model round trip."""
+
+    job_id: str
+    offset: int
+    state: str
+    job: dict[str, object]
+
+
+def snapshot_jobs(docs: Iterable[str], offsets: dict[str, int]) -> list[SnapshotJob]:
+    """Live job records (JSON docs) in stream order: by the ``offsets`` the stream still
+    holds; jobs trimmed from it are older than all of those and come first, by
+    ``created_at``."""
+    jobs = []
+    for doc in docs:
+        rec = json.loads(doc)
+        job = rec["job"]
+        offset = offsets.get(job["job_id"], 0)
+        jobs.append(SnapshotJob(job["job_id"], offset, rec["state"], job))
+    jobs.sort(key=lambda j: (j.offset, str(j.job["created_at"]), j.job_id))
+    return jobs
+
+
+def snapshot_pages(
+    jobs: Iterable[SnapshotJob], page_bytes: int = SNAPSHOT_PAGE_BYTES
+) -> Iterator[tuple[bytes, list[str]]]:
+    """``snapshot`` frames of at most ``page_bytes`` each (one job per page at least),
+    with the job ids each holds."""
+    packer = msgpack.Packer(use_bin_type=True)
+    head = packer.pack("type") + packer.pack("snapshot") + packer.pack("jobs")
+    page: list[bytes] = []
+    ids: list[str] = []
+    size = len(head) + 16
+    for job in jobs:
+        packed = packer.pack(job.job)
+        if page and size + len(packed) > page_bytes:
+            yield _page(packer, head, page), ids
+            page, ids, size = [], [], len(head) + 16
+        page.append(packed)
+        ids.append(job.job_id)
+        size += len(packed)
+    if page:
+        yield _page(packer, head, page), ids
+
+
+def _page(packer: msgpack.Packer, head: bytes, jobs: list[bytes]) -> bytes:
+    return packer.pack_map_header(2) + head + packer.pack_array_header(len(jobs)) + b"".join(jobs)
+
+
 class StoreSession:
     """What the broker remembers about one store link between messages."""
 
@@ -78,6 +134,18 @@ class StoreSession:
         self.unacked: deque[tuple[int, str, datetime]] = deque(maxlen=MAX_UNACKED)
         self.acked = 0
         self.last_sent = 0
+        self.reports_applied = 0
+        """The highest job report ``seq`` applied on this link (0: none yet)."""
+
+    def report_order(self, seq: int) -> bool | None:
+        """Reports apply in ``seq`` order (go-back-N, DESIGN.md §8.2): True to apply this
+        one, False for a repeat (acknowledge again, apply nothing), None for one after a
+        gap (an earlier report failed: drop it, the client sends it all again)."""
+        if seq <= self.reports_applied:
+            return False
+        if self.reports_applied and seq != self.reports_applied + 1:
+            return None
+        return True
 
     def sent(self, entry: Entry, at: datetime) -> None:
         """An entry went out on the socket (jobs become ``sent`` on their ack)."""

@@ -9,6 +9,7 @@ time, 4502 protocol unsupported, 4503 taken over, 1012 on drain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,13 +34,25 @@ from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.peers import HqPeer, KdsPeer, PeerOptions, StorePeer
-from broker.records import JobRecord, TicketRecord
+from broker.records import TicketRecord
 from broker.session_kds import KdsSession
-from broker.session_store import Resume, StoreSession, check_hello, recovery, store_frame
-from broker.storage import Backend, Entry, Kind, StreamSlice
+from broker.session_store import (
+    NOT_RESENT,
+    Resume,
+    SnapshotJob,
+    StoreSession,
+    check_hello,
+    recovery,
+    snapshot_jobs,
+    snapshot_pages,
+    store_frame,
+)
+from broker.storage import Backend, Entry, EntryKind, Kind, StreamSlice
+from broker.storage.leases import RELEASE_WAIT_S, Holder
 from protocol.close_codes import CloseCode
 from protocol.codec import decode_json, decode_msgpack, encode_msgpack, truncate_reason
 from protocol.errors import ProtocolError
+from protocol.jobs import JobState
 from protocol.messages.common import ErrorCode
 from protocol.messages.hq import HQ_SCREEN, Fleet, HqHello
 from protocol.messages.kds import KDS_SCREEN, KdsHello
@@ -50,6 +63,7 @@ from protocol.messages.store import (
     Hello,
     JobStateReport,
     PrinterStatusReport,
+    SnapshotEnd,
     Welcome,
 )
 from protocol.tickets import ExpoOrder
@@ -97,6 +111,7 @@ class WsServer:
         self.peers: set[StorePeer | KdsPeer | HqPeer] = set()
         self._claims: dict[ServerConnection, Claims] = {}
         self._hellos = RateLimiter(self.settings.hello_rate, self.settings.hello_burst)
+        services.storage.listen_takeover(self._taken_over)
         self.server: Server | None = None
         self.opts = PeerOptions(
             self.settings.queue_size, self.settings.close_timeout, services.metrics
@@ -232,14 +247,14 @@ class WsServer:
         store_id = hello.store_id
         session = StoreSession(store_id)
         peer = StorePeer(session, conn, tasks, self.opts, f"{STORE_PATH} store={store_id}")
-        old = self.links.get(store_id)
-        self.links[store_id] = peer
-        if old is not None:
-            log.info("store=%s: newer link takes over", store_id)
-            old.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
+        holder = Holder(self.s.storage.node_id, peer.link_id, hello.client_id)
+        previous = await self._take_over(store_id, peer, holder)
+        # Replay only to the client that held the store last: another PC resuming from
+        # its own old position would be sent what the first one printed meanwhile.
+        foreign = previous is not None and not previous.same_client(hello.client_id)
         self.peers.add(peer)
         try:
-            await self._serve_store(conn, peer, hello)
+            await self._serve_store(conn, peer, hello, snapshot=foreign)
         finally:
             peer.stop()
             self.peers.discard(peer)
@@ -247,41 +262,109 @@ class WsServer:
             if self.links.get(store_id) is peer:
                 del self.links[store_id]
                 await self.s.fleet.set_link(store_id, False, hello.client_version, peer.link_id)
+            with contextlib.suppress(StorageError):
+                await self.s.storage.release_link(store_id, holder)
 
-    async def _serve_store(self, conn: ServerConnection, peer: StorePeer, hello: Hello) -> None:
+    async def _take_over(self, store_id: str, peer: StorePeer, holder: Holder) -> Holder | None:
+        """The newest hello takes the store's one link, fleet-wide (DESIGN.md §8.2): the
+        link it replaces is closed with 4503 here or on its own node, and this one waits
+        (bounded) until that has happened before it sends anything."""
+        previous = await self.s.storage.claim_link(store_id, holder)
+        old = self.links.get(store_id)
+        self.links[store_id] = peer
+        if old is not None:
+            log.info("store=%s: newer link takes over", store_id)
+            old.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
+        elif previous is not None and previous.live and previous.node != holder.node:
+            log.info("store=%s: newer link takes over from node %s", store_id, previous.node)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + RELEASE_WAIT_S
+            while not await self.s.storage.link_released(store_id, previous):
+                if loop.time() > deadline:
+                    log.warning("store=%s: node %s did not let go in time", store_id, previous.node)
+                    break
+                await asyncio.sleep(0.05)
+        return previous
+
+    def _taken_over(self, store_id: str, session: str) -> None:
+        """Another node took this store's link over: close ours (4503)."""
+        peer = self.links.get(store_id)
+        if peer is not None and peer.link_id == session:
+            log.info("store=%s: a link on another node takes over", store_id)
+            peer.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
+
+    async def _serve_store(
+        self, conn: ServerConnection, peer: StorePeer, hello: Hello, snapshot: bool
+    ) -> None:
         store_id, session = hello.store_id, peer.session
         epoch, head = await self.s.hub.attach(peer)
         first = (await self.s.storage.read(store_id, head, 0)).first
         mode = recovery(hello, StreamSlice(epoch, min(first, head + 1), head, []))
+        if snapshot:
+            mode = Resume.SNAPSHOT
         config = await self.s.orders.config(store_id)
         now = datetime.now(UTC)
         if mode is Resume.REPLAY:
             assert hello.resume is not None
-            welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config)
+            welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config, now=now)
             await conn.send(encode_msgpack(welcome))
             await self._replay_store(conn, session, hello.resume.offset, head)
         else:
-            jobs = [
-                JobRecord.model_validate_json(r.doc)
-                for r in await self.s.storage.scan(store_id, Kind.JOB, live_only=True)
-            ]
-            jobs.sort(key=lambda jr: (jr.job.created_at, jr.job.job_id))
             welcome = Welcome(
-                epoch=epoch,
-                offset=head,
-                recovered=False,
-                config=config,
-                jobs=tuple(j.job for j in jobs),
+                epoch=epoch, offset=head, recovered=False, config=config, paged=True, now=now
             )
-            await conn.send(encode_msgpack(welcome))
-            for jr in jobs:
-                session.sent_job(head, jr.job.job_id, now)
+            await self._snapshot_store(conn, session, hello, welcome)
         log.info("store=%s online recovered=%s offset=%d", store_id, mode is Resume.REPLAY, head)
         await self.s.fleet.set_link(store_id, True, hello.client_version, peer.link_id)
         peer.start()
         while True:
             msg = await self._recv(conn, STORE_CLIENT, binary=True)
             await self._store_message(peer, msg)
+
+    async def _snapshot_store(
+        self, conn: ServerConnection, session: StoreSession, hello: Hello, welcome: Welcome
+    ) -> None:
+        """``welcome`` then the live jobs in pages, then ``snapshot_end`` (DESIGN.md §8.2):
+        no snapshot, however large, outgrows a frame."""
+        store_id, now = session.store_id, welcome.now or datetime.now(UTC)
+        raw = await self.s.storage.scan(store_id, Kind.JOB, live_only=True)
+        offsets = await self._job_offsets(store_id, welcome.offset, len(raw))
+        jobs = snapshot_jobs((r.doc for r in raw), offsets)
+        if hello.resume is None:
+            await self._spool_lost(store_id, [j for j in jobs if j.state in NOT_RESENT], now)
+        jobs = [j for j in jobs if j.state not in NOT_RESENT]
+        await conn.send(encode_msgpack(welcome))
+        for frame, ids in snapshot_pages(jobs):
+            await conn.send(frame)
+            for job_id in ids:
+                session.sent_job(welcome.offset, job_id, now)
+        await conn.send(encode_msgpack(SnapshotEnd(offset=welcome.offset, count=len(jobs))))
+
+    async def _job_offsets(self, store_id: str, head: int, wanted: int) -> dict[str, int]:
+        """Where the stream still holds each job: a snapshot goes out in stream order.
+        Jobs older than the retained stream come first (DESIGN.md §4)."""
+        first = (await self.s.storage.read(store_id, head, 0)).first
+        offsets: dict[str, int] = {}
+        after = max(first - 1, 0)
+        while after < head and wanted:
+            got = await self.s.storage.read(store_id, after, REPLAY_BATCH)
+            if not got.entries:
+                break
+            for entry in got.entries:
+                if entry.kind is EntryKind.JOB:
+                    offsets[entry.tag] = entry.offset
+            after = got.entries[-1].offset
+        return offsets
+
+    async def _spool_lost(self, store_id: str, printing: list[SnapshotJob], now: datetime) -> None:
+        """A client with an empty spool (new PC, wiped disk) cannot say how jobs it was
+        printing ended: they are ``uncertain`` (never reprinted by themselves)."""
+        reason = "store client spool was reset while printing"
+        for job in printing:
+            report = JobStateReport(
+                job_id=job.job_id, state=JobState.UNCERTAIN, reason=reason, at=now
+            )
+            await self.s.fleet.job_state(store_id, report)
 
     async def _replay_store(
         self, conn: ServerConnection, session: StoreSession, after: int, head: int
@@ -306,15 +389,7 @@ class WsServer:
             if done:
                 self.s.fleet.queue_acks(store_id, done)
         elif isinstance(msg, JobStateReport):
-            error = await self._now_or_later(lambda: self.s.fleet.job_state(store_id, msg))
-            if error is not None:
-                code = (
-                    ErrorCode.NOT_FOUND
-                    if error.startswith("no job")
-                    else ErrorCode.ILLEGAL_TRANSITION
-                )
-                reply = Error(code=code, message=error[:500], ref=msg.job_id[:64])
-                peer.offer(encode_msgpack(reply))
+            await self._job_report(peer, msg)
         elif isinstance(msg, PrinterStatusReport):
             fleet = self.s.fleet
             await self._now_or_later(
@@ -324,6 +399,32 @@ class WsServer:
             log.warning("store=%s reports error %s: %s", store_id, msg.code, msg.message)
         else:
             raise Refused(CloseCode.POLICY, "hello was already sent")
+
+    async def _job_report(self, peer: StorePeer, msg: JobStateReport) -> None:
+        """Apply a job report in ``seq`` order and acknowledge it (DESIGN.md §8.2). A
+        report storage cannot take now is not acknowledged: the client sends it again."""
+        store_id, session = peer.store_id, peer.session
+        if msg.seq is None:  # a client that does not number its reports
+            error = await self._now_or_later(lambda: self.s.fleet.job_state(store_id, msg))
+        else:
+            order = session.report_order(msg.seq)
+            if order is None:
+                return
+            if order is False:
+                peer.ack_reports()
+                return
+            try:
+                error = await self.s.fleet.job_state(store_id, msg)
+            except StorageError as exc:
+                log.warning("store=%s: report %d not recorded: %s", store_id, msg.seq, exc)
+                return
+            session.reports_applied = msg.seq
+            peer.ack_reports()
+        if error is not None:
+            missing = error.startswith("no job")
+            code = ErrorCode.NOT_FOUND if missing else ErrorCode.ILLEGAL_TRANSITION
+            reply = Error(code=code, message=error[:500], ref=msg.job_id[:64])
+            peer.offer(encode_msgpack(reply))
 
     async def _now_or_later(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """Apply a store client's report now, or once storage is back (redis down): the

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import click
+
+#: Test aid, read from the environment only (no option on purpose): run as if this PC's
+#: clock were that many seconds ahead (negative: behind) — docs/store-client.md.
+CLOCK_SKEW_ENV = "PASSLINE_CLOCK_SKEW_S"
 
 
 @click.command("store-client")
@@ -55,9 +61,10 @@ def store_client(
             "expected ws://HOST:PORT or wss://HOST:PORT (several nodes: comma-separated)",
             param_hint="--broker",
         )
+    clock_skew_s = _clock_skew_s()
     from passline.runtime import run_until_signal, setup_logging
     from store_client.daemon import ClientSettings, StoreClient
-    from store_client.errors import LinkRefused, SpoolError
+    from store_client.errors import SpoolError
 
     setup_logging(log_level)
     settings = ClientSettings(
@@ -67,6 +74,7 @@ def store_client(
         spool_dir=spool,
         ca_file=ca,
         status_port=status_port or None,
+        clock_skew_s=clock_skew_s,
     )
 
     async def main() -> None:
@@ -74,12 +82,21 @@ def store_client(
 
     try:
         run_until_signal(main())
-    except* LinkRefused as group:
-        raise click.ClickException(str(group.exceptions[0])) from None
     except* SpoolError as group:
         raise click.ClickException(str(group.exceptions[0])) from None
     except* OSError as group:
         raise click.ClickException(f"cannot start: {group.exceptions[0]}") from None
+
+
+def _clock_skew_s() -> float:
+    raw = os.environ.get(CLOCK_SKEW_ENV, "").strip()
+    try:
+        skew = float(raw) if raw else 0.0
+    except ValueError:
+        skew = math.nan
+    if not math.isfinite(skew):
+        raise click.BadParameter(f"expected seconds, got {raw!r}", param_hint=CLOCK_SKEW_ENV)
+    return skew
 
 
 __all__ = ["store_client"]

@@ -270,6 +270,7 @@ def open_printer(
     status_timeout: float = Timeouts.status,
     write_timeout: float = Timeouts.write,
     precheck: bool = True,
+    clock: Callable[[], datetime] = utcnow,
 ) -> Printer:
     """A ``Printer`` for a store's printer config. Connects lazily; never raises for a
     printer that is down or a transport that cannot work here: those show in its status."""
@@ -287,4 +288,5 @@ def open_printer(
         barrier=barrier,
         timeouts=timeouts,
         precheck=precheck,
+        clock=clock,
     )

@@ -8,6 +8,8 @@ record (buzzer, GS ( H barrier).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -34,6 +36,14 @@ BUZZER_PROFILES = frozenset({"KR-306", "RP326", "P822D"})
 RESPONSE_BARRIER_PROFILES = frozenset(
     {"TM-T20II", "TM-T20II-42col", "TM-T88IV", "TM-T88V", "TM-L90", "TM-P80", "TM-P80-42col"}
 )
+
+
+#: Error texts end up in a job's reason, which must stay short: they name a few choices
+#: (the closest, else these common ones), never the whole database.
+HINTS = 3
+COMMON_PROFILES = ("default", "TM-T88V", "TM-T20II")
+COMMON_ENCODINGS = ("gb18030", "cp437", "cp1252")
+SHOWN_NAME_CHARS = 32
 
 
 class Barrier(StrEnum):
@@ -102,9 +112,8 @@ def _build(name: str, width_mm: Literal[58, 80], encoding: str) -> RenderProfile
 def _profile_data(name: str) -> dict[str, Any]:
     profiles: dict[str, Any] = CAPABILITIES["profiles"]
     if name not in profiles:
-        raise RenderError(
-            f"unknown python-escpos profile {name!r}; expected one of {sorted(profiles)}"
-        )
+        hint = _hint(name, profiles, COMMON_PROFILES)
+        raise RenderError(f"unknown python-escpos profile {_shown(name)}; {hint}")
     data: dict[str, Any] = profiles[name]
     return data
 
@@ -138,9 +147,25 @@ def _codepage(profile_name: str, encoding: str) -> tuple[str, int]:
     pages: dict[str, Any] = get_profile(profile_name).get_code_pages()
     name = encoding.upper()
     if name not in pages or name == "UNKNOWN":
-        usable = sorted(p.lower() for p in pages if p != "Unknown")
+        usable = sorted(MULTIBYTE_ENCODINGS) + sorted(p.lower() for p in pages if p != "Unknown")
         raise UnsupportedEncodingError(
-            f"encoding {encoding!r} is not in profile {profile_name!r}; expected one of "
-            f"{sorted(MULTIBYTE_ENCODINGS) + usable}"
+            f"encoding {_shown(encoding)} is not in profile {_shown(profile_name)}; "
+            + _hint(encoding, usable, COMMON_ENCODINGS)
         )
     return name, int(pages[name])
+
+
+def _shown(name: str) -> str:
+    """``name`` quoted, cut to ``SHOWN_NAME_CHARS``."""
+    if len(name) <= SHOWN_NAME_CHARS:
+        return repr(name)
+    return repr(name[:SHOWN_NAME_CHARS] + "…")
+
+
+def _hint(given: str, known: Collection[str], common: tuple[str, ...]) -> str:
+    """``did you mean 'a', 'b'? (35 known)`` or ``e.g. 'x', 'y' (35 known)``."""
+    close = difflib.get_close_matches(given, list(known), n=HINTS, cutoff=0.6)
+    picks = close or [c for c in common if c in known][:HINTS]
+    names = ", ".join(repr(p) for p in picks)
+    lead = f"did you mean {names}?" if close else f"e.g. {names}"
+    return f"{lead} ({len(known)} known)"

@@ -44,6 +44,22 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 TERMINAL_JOB_STATES = frozenset(s for s, nxt in JOB_TRANSITIONS.items() if not nxt)
 
 
+#: A job state's reason as it is kept: ``JobTransitionRecord.reason`` is ``Text`` (200
+#: characters), the tightest limit on its way (``JobStateReport.reason`` allows 500).
+MAX_JOB_REASON_CHARS = 200
+
+
+def clip_job_reason(reason: str | None) -> str | None:
+    """``reason`` cut to ``MAX_JOB_REASON_CHARS`` (an ellipsis marks the cut); an empty
+    one becomes None. Reasons quote error texts of any length (a printer driver's, an
+    OS's): a too-long one must shorten the report, never make it invalid."""
+    if not reason:
+        return None
+    if len(reason) <= MAX_JOB_REASON_CHARS:
+        return reason
+    return reason[: MAX_JOB_REASON_CHARS - 1].rstrip() + "…"
+
+
 def job_transition(current: JobState, target: JobState) -> JobState:
     """``target`` if the job may move there from ``current``, else ``TransitionError``."""
     allowed = JOB_TRANSITIONS[current]

@@ -17,17 +17,18 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from protocol.codec import MAX_FRAME_BYTES, decode_msgpack, encode_msgpack
 from protocol.config import PrinterConfig, VersionedStoreConfig
 from protocol.errors import ProtocolError
-from protocol.messages.store import STORE_BROKER, PrinterStatusReport
+from protocol.messages.store import STORE_BROKER, PrinterStatusReport, Welcome
 from protocol.status import PrinterStatus
 from protocol.version import __version__
-from store_client.errors import LinkRefused
-from store_client.link import Durable, Link, Phase, Reconnect, Stop
+from store_client.clock import SkewedClock, shifted, system_clock
+from store_client.link import TERMINAL_RETRY_S, Durable, Link, Phase, Reconnect, ReportsDone
 from store_client.spool import Spool
 from store_client.worker import PrinterWorker, WorkerSettings
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "passline.v1.msgpack"
+REPORT_RESEND_S = 10.0
 STORE_PATH = "/v1/ws/store"
 
 
@@ -47,6 +48,8 @@ class ClientSettings:
     open_timeout_s: float = 10.0
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 20.0
+    clock_skew_s: float = 0.0
+    """Test aid: this PC's clock runs this many seconds ahead (negative: behind)."""
 
     def urls(self) -> list[str]:
         return [_with_path(u) for u in self.broker.split(",") if u.strip()]
@@ -79,6 +82,11 @@ class StoreClient:
         self._tg: asyncio.TaskGroup | None = None
         self.link_since = datetime.now(UTC)
         self.status_port: int | None = None
+        self.clock = SkewedClock(local=shifted(system_clock, settings.clock_skew_s))
+        """The broker's time: expiry and report times use it (store_client/clock.py)."""
+        self._reports_sent = 0
+        """The highest report seq sent on this link (0: none waiting for an ack)."""
+        self._reports_progress = 0.0
 
     @property
     def spool(self) -> Spool:
@@ -107,9 +115,11 @@ class StoreClient:
     # -- running -----------------------------------------------------------------------------
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        """Run until cancelled, or until the broker refuses us for good (``LinkRefused``)."""
-        self._spool = await Spool.open(self.settings.spool_dir / "spool.db")
+        """Run until cancelled: no close code ends the daemon (DESIGN.md §8.2)."""
+        self._spool = await Spool.open(self.settings.spool_dir / "spool.db", self.clock.now)
         try:
+            self.link.client_id = await self.spool.client_id()
+            self.clock.restore(await self.spool.clock_reading())  # offline: the last measured
             for job_id in await self.spool.recover_interrupted():
                 log.warning("job %s was printing when the client stopped: uncertain", job_id)
             async with asyncio.TaskGroup() as tg:
@@ -131,13 +141,21 @@ class StoreClient:
         while True:
             decision = await self._link_once()
             self._node += 1  # several broker URLs: the next link tries the next node
-            if isinstance(decision, Stop):
+            if decision.standby and self.workers:
+                log.error("another store client took this store over: not printing here")
                 self._stop_workers()
-                raise LinkRefused(decision.code, decision.reason)
-            log.info("link down; reconnecting in %.1fs", decision.delay_s)
+            if decision.code is not None and decision.delay_s >= TERMINAL_RETRY_S / 2:
+                log.error(
+                    "broker closed the link with %d (%s): someone must act; retrying in %.0fs",
+                    decision.code,
+                    decision.reason or "no reason given",
+                    decision.delay_s,
+                )
+            else:
+                log.info("link down; reconnecting in %.1fs", decision.delay_s)
             await asyncio.sleep(decision.delay_s)
 
-    async def _link_once(self) -> Reconnect | Stop:
+    async def _link_once(self) -> Reconnect:
         s = self.settings
         try:
             async with connect(
@@ -180,8 +198,9 @@ class StoreClient:
             self.link_since = datetime.now(UTC)
 
     async def _session(self, ws: ClientConnection) -> None:
-        hello = self.link.connected(await self.spool.position())
+        hello = self.link.connected(await self.spool.position(), self.clock.local_now())
         await ws.send(encode_msgpack(hello))
+        self._reports_sent = 0  # a new link: every unacknowledged report goes again
         closed: ConnectionClosed | None = None
         async with asyncio.TaskGroup() as tg:
             sender = tg.create_task(self._send_reports(ws))
@@ -203,20 +222,35 @@ class StoreClient:
                 await ws.close(exc.code, exc.reason)
                 return
             was_online = self.link.phase is Phase.ONLINE
+            if isinstance(message, Welcome) and message.now is not None:
+                await self._observe_clock(message.now)
             batch = self.link.received(message)
-            if batch is not None:
+            if isinstance(batch, ReportsDone):
+                await self._reports_done(batch.seq)
+            elif batch is not None:
                 await self._make_durable(ws, batch)
             if not was_online and self.link.phase is Phase.ONLINE:
                 self.link_since = datetime.now(UTC)
                 self._status_dirty |= set(self._statuses)
                 self._report_wake.set()
 
+    async def _observe_clock(self, broker_now: datetime) -> None:
+        await self.spool.save_clock_reading(self.clock.observe(broker_now))
+        if self.clock.skewed:
+            log.warning("%s: expiry and reports use the broker's time", self.clock.describe())
+
     async def _make_durable(self, ws: ClientConnection, batch: Durable) -> None:
         fresh = await self.spool.apply(
-            position=batch.position, jobs=batch.jobs, cancels=batch.cancels, config=batch.config
+            position=batch.position,
+            jobs=batch.jobs,
+            cancels=batch.cancels,
+            config=batch.config,
+            live=batch.live,
         )
         if batch.config is not None:
             self._apply_config(batch.config)
+        elif not self.workers and self._config is not None:
+            self._apply_config(self._config)  # back from standby: this client serves now
         ack = self.link.durable(batch)
         if ack is not None:
             await ws.send(encode_msgpack(ack))
@@ -229,6 +263,10 @@ class StoreClient:
             await self._report_loop(ws)
 
     async def _report_loop(self, ws: ClientConnection) -> None:
+        """Job reports stay in the outbox until the broker acknowledges them
+        (``reports_ack``, DESIGN.md §8.2); unacknowledged ones are sent again on the
+        next link, or on this one after ``REPORT_RESEND_S`` without progress."""
+        loop = asyncio.get_running_loop()
         while True:
             if self.link.phase is Phase.ONLINE:
                 for printer_id in sorted(self._status_dirty):
@@ -237,19 +275,41 @@ class StoreClient:
                         printer_id=printer_id, status=self._statuses[printer_id]
                     )
                     await ws.send(encode_msgpack(report))
-                while frames := await self.spool.outbox():
+                if self._reports_sent and loop.time() - self._reports_progress > REPORT_RESEND_S:
+                    log.warning("no acknowledgement for job reports: sending them again")
+                    self._reports_sent = 0
+                while frames := await self.spool.outbox(after=self._reports_sent):
+                    if not self._reports_sent:
+                        self._reports_progress = loop.time()
                     for _, frame in frames:
                         await ws.send(frame)
-                    await self.spool.outbox_done(frames[-1][0])
+                    self._reports_sent = frames[-1][0]
             self._report_wake.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(5.0):
+                async with asyncio.timeout(REPORT_RESEND_S / 2 if self._reports_sent else 5.0):
                     await self._report_wake.wait()
+
+    async def _reports_done(self, seq: int) -> None:
+        await self.spool.outbox_done(seq)
+        self._reports_progress = asyncio.get_running_loop().time()
+        if seq >= self._reports_sent:
+            self._reports_sent = 0  # all sent are acknowledged (and gone from the outbox)
 
     # -- workers ------------------------------------------------------------------------------
 
     def _apply_config(self, config: VersionedStoreConfig) -> None:
-        """Start, restart or stop workers so there is one per configured printer."""
+        """Start, restart or stop workers so there is one per configured printer.
+
+        Versions only move forward (DESIGN.md §8.2): a config older than the one in force
+        (a node whose cache lagged sent it) is ignored; the spool keeps the newer one too."""
+        if self._config is not None and config.version < self._config.version:
+            log.info(
+                "store=%s config version %d ignored: version %d is in force",
+                config.store_id,
+                config.version,
+                self._config.version,
+            )
+            return
         self._config = config
         self.link.printers = tuple(p.printer_id for p in config.printers)
         wanted = {p.printer_id: p for p in config.printers}
@@ -262,7 +322,7 @@ class StoreClient:
 
     def _start_worker(self, printer: PrinterConfig) -> None:
         assert self._tg is not None
-        worker = PrinterWorker(printer, self.spool, self, self.settings.workers)
+        worker = PrinterWorker(printer, self.spool, self, self.settings.workers, self.clock.now)
         self.workers[printer.printer_id] = worker
         self._worker_tasks[printer.printer_id] = self._tg.create_task(
             self._run_worker(worker), name=f"printer-{printer.printer_id}"

@@ -7,12 +7,3 @@ class StoreClientError(Exception):
 
 class SpoolError(StoreClientError):
     """The spool database cannot be opened or written."""
-
-
-class LinkRefused(StoreClientError):
-    """The broker refused this client for good (terminal close code)."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"broker closed the link with {code}: {reason or 'no reason given'}")
-        self.code = code
-        self.reason = reason

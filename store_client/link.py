@@ -3,11 +3,21 @@
 Messages in, effects out. The pump (``store_client.daemon``) performs each effect: it
 writes stream messages to the spool and only then asks for the ack, so an ack always means
 "durable here" (DESIGN.md §4).
+
+A snapshot (``recovered: false``) arrives in pages (DESIGN.md §8.2): each page is spooled
+as it comes, without moving the stream position; ``snapshot_end`` carries the position,
+and the set of job ids the pages held is the broker's whole live set, so spooled jobs the
+broker no longer has live (cancelled during an outage) are dropped instead of printed.
+
+No close code stops the client for good (§8.2): a "terminal" one is logged and retried
+slowly; 4503 (another client took this store over) also stops printing until this client
+holds the store again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from protocol.base import StreamPosition
@@ -21,6 +31,9 @@ from protocol.messages.store import (
     Error,
     Hello,
     JobMessage,
+    ReportsAck,
+    SnapshotEnd,
+    SnapshotPage,
     StoreBrokerMessage,
     Welcome,
 )
@@ -30,31 +43,51 @@ from store_client.backoff import Backoff
 class Phase(StrEnum):
     DISCONNECTED = "disconnected"
     HELLO_SENT = "hello_sent"
+    SNAPSHOT = "snapshot"  # a paged snapshot is arriving
     ONLINE = "online"
-    STOPPED = "stopped"  # terminal close: a person must act
+    STANDBY = "standby"  # another client holds the store (4503): do not print
+
+
+#: Delay before retrying after a close code that reconnecting right away cannot heal
+#: (bad token, protocol refused, taken over): someone has to act, but the daemon stays up.
+TERMINAL_RETRY_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class Durable:
     """Write these to the spool in one transaction, then call ``Link.durable``."""
 
-    position: StreamPosition
+    position: StreamPosition | None
+    """The stream position the batch completes (None: a snapshot page, nothing to ack)."""
     jobs: tuple[Job, ...] = ()
     cancels: tuple[str, ...] = ()
     config: VersionedStoreConfig | None = None
-    snapshot: bool = False
-    """True after ``recovered: false``: the jobs are the broker's full live set."""
+    live: frozenset[str] | None = None
+    """A completed snapshot: the broker's whole live set. Spooled jobs not in it and not
+    yet printing are dropped (cancelled while this client was away)."""
+
+    @property
+    def snapshot(self) -> bool:
+        return self.live is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportsDone:
+    """The broker applied every job report up to ``seq``: drop them from the outbox."""
+
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
 class Reconnect:
     delay_s: float
+    code: int | None = None
+    reason: str = ""
 
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    code: int
-    reason: str
+    @property
+    def standby(self) -> bool:
+        """Stop printing until this client holds the store again (4503)."""
+        return self.code == CloseCode.TAKEN_OVER
 
 
 @dataclass
@@ -67,8 +100,10 @@ class Link:
     epoch: str | None = None
     resume: StreamPosition | None = None
     last_error: str | None = None
+    client_id: str | None = None
+    _snapshot: set[str] = field(default_factory=set)
 
-    def connected(self, position: StreamPosition | None) -> Hello:
+    def connected(self, position: StreamPosition | None, clock: datetime | None = None) -> Hello:
         """The socket is open: say hello, resuming from the spool's position."""
         self.phase = Phase.HELLO_SENT
         self.epoch = position.epoch if position else None
@@ -78,12 +113,18 @@ class Link:
             client_version=self.client_version,
             resume=position,
             printers=self.printers,
+            client_id=self.client_id,
+            clock=clock,
         )
 
-    def received(self, message: StoreBrokerMessage) -> Durable | None:
+    def received(self, message: StoreBrokerMessage) -> Durable | ReportsDone | None:
         """A decoded broker message; returns what must become durable, if anything."""
         if isinstance(message, Welcome):
             return self._welcome(message)
+        if isinstance(message, ReportsAck):
+            return ReportsDone(message.seq)
+        if self.phase is Phase.SNAPSHOT and isinstance(message, SnapshotPage | SnapshotEnd):
+            return self._snapshot_frame(message)
         if self.phase is not Phase.ONLINE or self.epoch is None:
             self.last_error = f"{message.type} before welcome"
             return None
@@ -105,22 +146,42 @@ class Link:
         if message.recovered and self.resume is not None and self.resume.epoch == message.epoch:
             # The missed messages follow; our position moves only as they are spooled.
             return Durable(self.resume, config=message.config)
+        if message.paged:
+            self.phase = Phase.SNAPSHOT
+            self._snapshot = set()
+            return Durable(None, config=message.config)
         head = StreamPosition(epoch=message.epoch, offset=message.offset)
-        return Durable(head, jobs=message.jobs, config=message.config, snapshot=True)
+        live = frozenset(job.job_id for job in message.jobs)
+        return Durable(head, jobs=message.jobs, config=message.config, live=live)
+
+    def _snapshot_frame(self, message: SnapshotPage | SnapshotEnd) -> Durable | None:
+        assert self.epoch is not None
+        if isinstance(message, SnapshotPage):
+            self._snapshot.update(job.job_id for job in message.jobs)
+            return Durable(None, jobs=message.jobs)
+        live, self._snapshot = frozenset(self._snapshot), set()
+        self.phase = Phase.ONLINE
+        if len(live) != message.count:
+            # Pages went missing: never drop spooled jobs on an incomplete live set.
+            self.last_error = f"snapshot held {len(live)} jobs, broker sent {message.count}"
+            return Durable(StreamPosition(epoch=self.epoch, offset=message.offset))
+        return Durable(StreamPosition(epoch=self.epoch, offset=message.offset), live=live)
 
     def durable(self, batch: Durable) -> Ack | None:
         """The batch is in the spool: acknowledge it (cumulatively)."""
-        if self.phase is not Phase.ONLINE:
+        if self.phase is not Phase.ONLINE or batch.position is None:
             return None
         return Ack(offset=batch.position.offset)
 
-    def closed(self, code: int | None, reason: str = "") -> Reconnect | Stop:
+    def closed(self, code: int | None, reason: str = "") -> Reconnect:
         """The socket closed (``code`` None: it never opened or just died)."""
-        if code is not None and not is_retryable(code):
-            self.phase = Phase.STOPPED
-            return Stop(code, reason)
         self.phase = Phase.DISCONNECTED
+        if code is not None and not is_retryable(code):
+            if code == CloseCode.TAKEN_OVER:
+                self.phase = Phase.STANDBY
+            delay = self.backoff.rng.uniform(0.5, 1.0) * TERMINAL_RETRY_S
+            return Reconnect(delay, code, reason)
         if code == CloseCode.SERVER_RESTART:
             # The node drains: another one is ready now, but spread the stampede.
-            return Reconnect(self.backoff.rng.uniform(0.05, 1.0))
-        return Reconnect(self.backoff.next_delay())
+            return Reconnect(self.backoff.rng.uniform(0.05, 1.0), code, reason)
+        return Reconnect(self.backoff.next_delay(), code, reason)

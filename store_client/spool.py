@@ -12,6 +12,8 @@ All SQLite work runs on one dedicated thread, in order; the event loop never blo
 from __future__ import annotations
 
 import asyncio
+import json
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +26,10 @@ from typing import TypeVar
 from protocol.base import StreamPosition
 from protocol.codec import encode_msgpack
 from protocol.config import VersionedStoreConfig
-from protocol.jobs import TERMINAL_JOB_STATES, Job, JobState, job_transition
+from protocol.jobs import TERMINAL_JOB_STATES, Job, JobState, clip_job_reason, job_transition
 from protocol.messages.store import JobStateReport
 from protocol.status import PrinterStatus
+from store_client.clock import ClockReading, system_clock
 from store_client.errors import SpoolError
 
 T = TypeVar("T")
@@ -63,12 +66,19 @@ class SpooledJob:
 class Spool:
     """Async facade over one SQLite file; use ``await Spool.open(path)``."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        executor: ThreadPoolExecutor,
+        clock: Callable[[], datetime] = system_clock,
+    ) -> None:
         self._conn = conn
         self._executor = executor
+        self._clock = clock
+        """Stamps reports and rows: the broker's time as this PC best knows it."""
 
     @classmethod
-    async def open(cls, path: Path) -> Spool:
+    async def open(cls, path: Path, clock: Callable[[], datetime] = system_clock) -> Spool:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         loop = asyncio.get_running_loop()
         try:
@@ -76,7 +86,7 @@ class Spool:
         except (sqlite3.Error, OSError) as exc:
             executor.shutdown(wait=False)
             raise SpoolError(f"cannot open spool {path}: {exc}") from exc
-        return cls(conn, executor)
+        return cls(conn, executor, clock)
 
     async def aclose(self) -> None:
         await self._run(self._conn.close)
@@ -100,12 +110,48 @@ class Spool:
 
         return await self._run(read)
 
+    async def client_id(self) -> str:
+        """This spool's random identity (made once): a new PC or a wiped spool has
+        another, so the broker knows not to replay another client's stream to it."""
+
+        def read_or_make() -> str:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='client_id'").fetchone()
+            if row:
+                return str(row[0])
+            made = "c-" + secrets.token_hex(8)
+            with _tx(self._conn):
+                self._set_meta("client_id", made)
+            return made
+
+        return await self._run(read_or_make)
+
     async def config(self) -> VersionedStoreConfig | None:
         def read() -> VersionedStoreConfig | None:
             row = self._conn.execute("SELECT value FROM meta WHERE key='config'").fetchone()
             return VersionedStoreConfig.model_validate_json(row[0]) if row else None
 
         return await self._run(read)
+
+    async def clock_reading(self) -> ClockReading | None:
+        """The last measured offset of this PC's clock to the broker's (``store_client.clock``)."""
+
+        def read() -> ClockReading | None:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='clock'").fetchone()
+            if not row:
+                return None
+            saved = json.loads(row[0])
+            return ClockReading(float(saved["offset_s"]), datetime.fromisoformat(saved["at"]))
+
+        return await self._run(read)
+
+    async def save_clock_reading(self, reading: ClockReading) -> None:
+        value = json.dumps({"offset_s": reading.offset_s, "at": reading.measured_at.isoformat()})
+
+        def write() -> None:
+            with _tx(self._conn):
+                self._set_meta("clock", value)
+
+        await self._run(write)
 
     async def apply(
         self,
@@ -114,14 +160,16 @@ class Spool:
         jobs: Iterable[Job] = (),
         cancels: Iterable[str] = (),
         config: VersionedStoreConfig | None = None,
+        live: frozenset[str] | None = None,
         now: datetime | None = None,
     ) -> list[Job]:
         """Take a batch of stream messages durably in one transaction; returns new jobs.
 
         Jobs already spooled are skipped (dedupe by ``job_id``). ``position`` is the
-        stream offset covered by the batch: it is what the client then acks.
+        stream offset covered by the batch: it is what the client then acks. ``live``
+        ends a snapshot: waiting jobs the broker no longer has live are dropped.
         """
-        at = _iso(now)
+        at = _iso(now or self._clock())
         jobs, cancels = list(jobs), list(cancels)
 
         def write() -> list[Job]:
@@ -129,8 +177,10 @@ class Spool:
                 fresh = [job for job in jobs if self._insert(job, at)]
                 for job_id in cancels:
                     self._cancel(job_id, at)
-                if config is not None:
-                    self._set_meta("config", config.model_dump_json())
+                if live is not None:
+                    self._drop_absent(live, at)
+                if config is not None and config.version >= self._config_version():
+                    self._set_meta("config", config.model_dump_json())  # never an older one
                 if position is not None:
                     self._set_meta("epoch", position.epoch)
                     self._set_meta("offset", str(position.offset))
@@ -140,15 +190,16 @@ class Spool:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    async def pending(self, printer_id: str) -> list[SpooledJob]:
-        """Live jobs that print on ``printer_id`` now, oldest first."""
+    async def pending(self, printer_id: str, limit: int = -1) -> list[SpooledJob]:
+        """Live jobs that print on ``printer_id`` now, oldest first (at most ``limit``;
+        -1: all)."""
 
         def read() -> list[SpooledJob]:
             marks = ",".join("?" * len(_LIVE))
             rows = self._conn.execute(
                 "SELECT seq, body, printer_id, state, reason FROM jobs "
-                f"WHERE printer_id=? AND state IN ({marks}) ORDER BY seq",
-                (printer_id, *_LIVE),
+                f"WHERE printer_id=? AND state IN ({marks}) ORDER BY seq LIMIT ?",
+                (printer_id, *_LIVE, limit),
             ).fetchall()
             return [_row(r) for r in rows]
 
@@ -175,38 +226,29 @@ class Spool:
     ) -> None:
         """Move a job to ``state`` and queue the report for the broker, atomically.
 
-        Raises ``TransitionError`` for a move the job state machine does not allow.
+        Raises ``TransitionError`` for a move the job state machine does not allow. The
+        reason is clipped here, the one place every report passes (``clip_job_reason``).
         """
-        at = now or datetime.now(UTC)
-
-        def write() -> None:
-            row = self._conn.execute(
-                "SELECT state, printer_id FROM jobs WHERE job_id=?", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise SpoolError(f"job {job_id} is not in the spool")
-            job_transition(JobState(row[0]), state)
-            target = printer_id or row[1]
-            report = JobStateReport(
-                job_id=job_id, state=state, reason=reason, at=at, printer_id=target, status=status
+        at, reason = now or self._clock(), clip_job_reason(reason)
+        await self._run(
+            lambda: self._transition(
+                job_id, state, at, reason, printer_id=printer_id, status=status
             )
-            with _tx(self._conn):
-                self._conn.execute(
-                    "UPDATE jobs SET state=?, reason=?, printer_id=?, updated_at=? WHERE job_id=?",
-                    (state.value, reason, target, at.isoformat(), job_id),
-                )
-                self._conn.execute(
-                    "INSERT INTO outbox (body) VALUES (?)", (report.model_dump_json(),)
-                )
+        )
 
-        await self._run(write)
+    async def settle_interrupted(self, job_id: str, reason: str) -> bool:
+        """``printing`` → ``uncertain``: its bytes may be on paper, so it is never printed
+        again automatically (DESIGN.md §3); staff can reprint. False, and nothing changes,
+        when the job is no longer ``printing`` (it was settled meanwhile)."""
+        at, clipped = self._clock(), clip_job_reason(reason)
+        return await self._run(
+            lambda: self._transition(
+                job_id, JobState.UNCERTAIN, at, clipped, only_from=JobState.PRINTING
+            )
+        )
 
     async def recover_interrupted(self) -> list[str]:
-        """After a crash: jobs caught in ``printing`` may be on paper already.
-
-        They become ``uncertain`` (never printed again automatically) — exactly-once on
-        paper matters more than completeness; staff can reprint.
-        """
+        """After a crash: jobs caught in ``printing`` become ``uncertain``."""
 
         def ids() -> list[str]:
             rows = self._conn.execute("SELECT job_id FROM jobs WHERE state='printing'")
@@ -214,9 +256,7 @@ class Spool:
 
         interrupted = await self._run(ids)
         for job_id in interrupted:
-            await self.transition(
-                job_id, JobState.UNCERTAIN, reason="store client stopped while printing"
-            )
+            await self.settle_interrupted(job_id, "store client stopped while printing")
         return interrupted
 
     async def counts(self) -> dict[str, dict[str, int]]:
@@ -250,14 +290,15 @@ class Spool:
 
     # -- the outbox of job_state reports ----------------------------------------------------
 
-    async def outbox(self, limit: int = 100) -> list[tuple[int, bytes]]:
-        """Oldest unsent reports as (id, msgpack frame)."""
+    async def outbox(self, after: int = 0, limit: int = 100) -> list[tuple[int, bytes]]:
+        """The oldest reports after id ``after`` as (id, msgpack frame); the id is the
+        report's ``seq``, which the broker acknowledges (``outbox_done``)."""
 
         def read() -> list[tuple[int, bytes]]:
             rows = self._conn.execute(
-                "SELECT id, body FROM outbox ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
             ).fetchall()
-            return [(i, encode_msgpack(JobStateReport.model_validate_json(b))) for i, b in rows]
+            return [(i, _report_frame(i, body)) for i, body in rows]
 
         return await self._run(read)
 
@@ -285,6 +326,54 @@ class Spool:
             "WHERE job_id=? AND state IN ('spooled', 'held', 'rerouted')",
             (at, job_id),
         )
+
+    def _drop_absent(self, live: frozenset[str], at: str) -> None:
+        """After a snapshot: waiting jobs the broker no longer has live were cancelled
+        (or settled) while this client was away; they must not print now."""
+        rows = self._conn.execute(
+            "SELECT job_id FROM jobs WHERE state IN ('spooled', 'held', 'rerouted')"
+        ).fetchall()
+        for (job_id,) in rows:
+            if job_id not in live:
+                self._conn.execute(
+                    "UPDATE jobs SET state='cancelled', reason=?, updated_at=? WHERE job_id=?",
+                    ("no longer live at the broker (cancelled while offline)", at, job_id),
+                )
+
+    def _transition(
+        self,
+        job_id: str,
+        state: JobState,
+        at: datetime,
+        reason: str | None,
+        *,
+        printer_id: str | None = None,
+        status: PrinterStatus | None = None,
+        only_from: JobState | None = None,
+    ) -> bool:
+        row = self._conn.execute(
+            "SELECT state, printer_id FROM jobs WHERE job_id=?", (job_id,)
+        ).fetchone()
+        if row is None:
+            raise SpoolError(f"job {job_id} is not in the spool")
+        if only_from is not None and row[0] != only_from.value:
+            return False
+        job_transition(JobState(row[0]), state)
+        target = printer_id or row[1]
+        report = JobStateReport(
+            job_id=job_id, state=state, reason=reason, at=at, printer_id=target, status=status
+        )
+        with _tx(self._conn):
+            self._conn.execute(
+                "UPDATE jobs SET state=?, reason=?, printer_id=?, updated_at=? WHERE job_id=?",
+                (state.value, reason, target, at.isoformat(), job_id),
+            )
+            self._conn.execute("INSERT INTO outbox (body) VALUES (?)", (report.model_dump_json(),))
+        return True
+
+    def _config_version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='config'").fetchone()
+        return VersionedStoreConfig.model_validate_json(row[0]).version if row else 0
 
     def _set_meta(self, key: str, value: str) -> None:
         self._conn.execute(
@@ -319,6 +408,11 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _row(row: tuple[int, str, str, str, str | None]) -> SpooledJob:
     seq, body, printer_id, state, reason = row
     return SpooledJob(seq, Job.model_validate_json(body), printer_id, JobState(state), reason)
+
+
+def _report_frame(seq: int, body: str) -> bytes:
+    report = JobStateReport.model_validate_json(body)
+    return encode_msgpack(report.model_copy(update={"seq": seq}))
 
 
 def _iso(now: datetime | None) -> str:

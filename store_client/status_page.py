@@ -1,7 +1,9 @@
 """A tiny read-only HTTP endpoint on 127.0.0.1 for the cashier: printers, queues, link.
 
-``GET /status`` (or ``/``) answers JSON. Hand-written on asyncio streams on purpose: a web
-framework would cost the daemon more memory than everything else it does.
+``GET /status`` (or ``/``) answers JSON: the link, each printer, and this PC's clock
+offset to the broker's (with a warning when it is over a minute). Hand-written on asyncio
+streams on purpose: a web framework would cost the daemon more memory than everything
+else it does.
 """
 
 from __future__ import annotations
@@ -71,4 +73,16 @@ async def snapshot(client: StoreClient) -> dict[str, Any]:
             "last_error": link.last_error,
         },
         "printers": printers,
+        "clock": _clock(client),
+    }
+
+
+def _clock(client: StoreClient) -> dict[str, Any]:
+    """This PC's clock against the broker's; a large skew is worth a cashier's look."""
+    clock = client.clock
+    return {
+        "offset_s": round(clock.offset_s, 3),
+        "measured_at": clock.reading.measured_at.isoformat() if clock.reading else None,
+        "skewed": clock.skewed,
+        "warning": f"{clock.describe()}; set the PC's time" if clock.skewed else None,
     }

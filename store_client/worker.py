@@ -5,6 +5,11 @@ while it is in error or offline the jobs are ``held`` and the status is polled; 
 ``failover_after_s`` with jobs waiting they move to the backup printer with a
 "REROUTED from …" header; jobs past ``expires_at`` become ``expired`` instead of printing
 (DESIGN.md §4). A dead printer never delays another: each worker owns its own task.
+
+A job is in ``printing`` only while ``_print`` runs. One found there at any other time was
+cut off after its bytes may have left (the worker was restarted by a config change, or
+the spool could not record the printer's answer): it becomes ``uncertain`` and is never
+handed to print or hold again, so it can neither block the queue nor print twice.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Protocol
 
 from printer_drivers import (
     Printer,
+    PrintOutcome,
     PrintResult,
     RenderError,
     RenderProfile,
@@ -28,11 +34,18 @@ from printer_drivers import (
 from protocol.config import PrinterConfig, VersionedStoreConfig
 from protocol.jobs import JobState
 from protocol.status import PrinterState, PrinterStatus
+from store_client.errors import SpoolError
 from store_client.spool import Spool, SpooledJob
 
 log = logging.getLogger(__name__)
 
+#: Jobs a step looks at: the oldest ones. A backlog of thousands (a snapshot after a long
+#: outage) must not cost a read of all of them per printed job.
+PENDING_WINDOW = 64
 PRINTABLE = frozenset({PrinterState.READY, PrinterState.WARNING, PrinterState.UNKNOWN})
+#: Reasons of a job settled as ``uncertain`` because its print was cut off.
+FOUND_PRINTING = "print interrupted before its outcome was recorded; may be on paper"
+WORKER_STOPPED = "print interrupted: the printer's worker stopped (config change or shutdown)"
 
 
 class WorkerHost(Protocol):
@@ -93,7 +106,10 @@ class PrinterWorker:
     async def open(self) -> None:
         s = self._settings
         self._printer = open_printer(
-            self.config, connect_timeout=s.connect_timeout_s, barrier_timeout=s.barrier_timeout_s
+            self.config,
+            connect_timeout=s.connect_timeout_s,
+            barrier_timeout=s.barrier_timeout_s,
+            clock=self._clock,
         )
 
     async def close(self) -> None:
@@ -113,7 +129,11 @@ class PrinterWorker:
 
     async def step(self) -> float:
         """Do one unit of work; returns how long to wait before the next (0: go on)."""
-        pending = await self._expire(await self._spool.pending(self.printer_id))
+        window = await self._spool.pending(self.printer_id, PENDING_WINDOW)
+        pending = await self._settle_found_printing(window)
+        pending = await self._expire(pending)
+        if not pending and len(window) == PENDING_WINDOW:
+            return 0.0  # that window expired: more jobs wait behind it
         if not pending:
             await self._poll()
             self._held_since = None
@@ -162,6 +182,21 @@ class PrinterWorker:
                     "printer %s: %s %s", self.printer_id, status.state, ",".join(status.reasons)
                 )
 
+    async def _settle_found_printing(self, pending: list[SpooledJob]) -> list[SpooledJob]:
+        """Jobs in ``printing`` become ``uncertain``: this worker prints only inside
+        ``_print``, so nothing is printing them now (see the module docstring)."""
+        waiting = []
+        for item in pending:
+            if item.state is not JobState.PRINTING:
+                waiting.append(item)
+            elif await self._spool.settle_interrupted(item.job.job_id, FOUND_PRINTING):
+                self._settled(item, FOUND_PRINTING)
+        return waiting
+
+    def _settled(self, item: SpooledJob, reason: str) -> None:
+        log.warning("job %s on %s: uncertain (%s)", item.job.job_id, self.printer_id, reason)
+        self._host.reports_pending()
+
     async def _expire(self, pending: list[SpooledJob]) -> list[SpooledJob]:
         now, live = self._clock(), []
         for item in pending:
@@ -207,8 +242,33 @@ class PrinterWorker:
             await self._move(item, JobState.FAILED, f"cannot render for {self.printer_id}: {exc}")
             return
         await self._move(item, JobState.PRINTING)
-        outcome = await self._printer.print_job(data)
-        self._observe(outcome.status)
+        try:
+            outcome = await self._printer.print_job(data)
+            self._observe(outcome.status)
+            try:
+                await self._record(item, outcome)
+            except SpoolError as exc:  # the printer answered; the spool cannot say so
+                reason = f"print outcome ({outcome.result.value}) could not be recorded: {exc}"
+                if await self._spool.settle_interrupted(item.job.job_id, reason):
+                    self._settled(item, reason)
+        except asyncio.CancelledError:  # e.g. a config change restarts this worker mid-job
+            await self._settle_cancelled(item)
+            raise
+
+    async def _settle_cancelled(self, item: SpooledJob) -> None:
+        """Mark the cut-off job ``uncertain`` now, whatever happens to this task; if the
+        spool fails, the next worker's first step settles it (``_settle_found_printing``)."""
+        try:
+            if await asyncio.shield(
+                self._spool.settle_interrupted(item.job.job_id, WORKER_STOPPED)
+            ):
+                self._settled(item, WORKER_STOPPED)
+        except SpoolError as exc:
+            log.error(
+                "job %s on %s: cannot mark it uncertain: %s", item.job.job_id, self.printer_id, exc
+            )
+
+    async def _record(self, item: SpooledJob, outcome: PrintOutcome) -> None:
         if outcome.result is PrintResult.PRINTED:
             await self._move(item, JobState.PRINTED, status=outcome.status)
         elif outcome.result is PrintResult.UNCERTAIN:

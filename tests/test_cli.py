@@ -94,3 +94,14 @@ def test_store_client_does_not_import_the_broker() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_store_client_refuses_a_bad_clock_skew() -> None:
+    """``PASSLINE_CLOCK_SKEW_S`` (a test aid) must be seconds; anything else is one line."""
+    from click.testing import CliRunner
+
+    from passline.cli import cli
+
+    args = ["store-client", "--broker", "ws://127.0.0.1:1", "--store", "s", "--token", "t"]
+    out = CliRunner().invoke(cli, args, env={"PASSLINE_CLOCK_SKEW_S": "2h"})
+    assert out.exit_code == 2 and "PASSLINE_CLOCK_SKEW_S" in out.output and "'2h'" in out.output

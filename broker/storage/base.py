@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from broker.storage.leases import InProcessLeases, Leases
+
 log = logging.getLogger(__name__)
 
 #: Records are identified by (kind, key); keys are global within a kind.
@@ -182,7 +184,7 @@ class Wakeups(Protocol):
         ...
 
 
-class Backend(Storage, Wakeups, Protocol):
+class Backend(Storage, Wakeups, Leases, Protocol):
     """What ``open_storage`` returns: both seams, one object."""
 
     shared: bool
@@ -219,7 +221,7 @@ def settle(future: asyncio.Future[Committed], outcome: Committed | BaseException
         future.set_result(outcome)
 
 
-class InProcess:
+class InProcess(InProcessLeases):
     """What the in-process backends share: one node, so every commit reaches the listener
     directly (nothing to subscribe to) and HQ deltas stay in the process."""
 

@@ -13,7 +13,10 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
 - ``P:{sid}:r:<kind>:<key>`` hash ``v`` version, ``l`` live, ``d`` JSON doc;
 - ``P:{sid}:live:<kind>`` set of live keys (tickets, jobs, expo) — ``scan(live_only)``;
 - ``P:{sid}:all:<kind>`` set of keys of the fleet kinds (config, link, printer);
-- ``P:{sid}:w`` the store's sharded pub/sub channel (``SPUBLISH head:epoch``);
+- ``P:{sid}:w`` the store's sharded pub/sub channel (``SPUBLISH head:epoch:node``, or
+  ``takeover:<session>`` when another node took the store's link over);
+- ``P:{sid}:lease`` who holds the store's one link (``broker.storage.leases``), and
+  ``P:{sid}:rel:<session>`` a replaced link's "I have let go" mark;
 - ``P:loc:<kind>:<key>`` → store id, for reads by an id that does not name its store;
 - ``P:stores`` set of store ids; ``P:hq`` stream of HQ deltas; ``P:nodes`` sorted set of
   live broker nodes (score: when the node's heartbeat expires).
@@ -63,6 +66,7 @@ from broker.storage.base import (
     notify,
     settle,
 )
+from broker.storage.leases import RELEASED_TTL_S, Holder, TakeoverListener
 from broker.storage.memory import new_epoch
 
 log = logging.getLogger(__name__)
@@ -129,6 +133,19 @@ return {'ok', epoch, head, redis.call('XLEN', KEYS[2])}
 """
 
 
+RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+return 1
+"""
+TAKEOVER = "takeover:"
+
+
+class ChannelInDoubt(RedisError):
+    """A command on the wake-up channel failed while its reader saw nothing wrong (redis-py
+    may have reconnected under it): which stores it is subscribed to is unknown."""
+
+
 @dataclass(slots=True)
 class _Request:
     store_id: str
@@ -167,9 +184,11 @@ class RedisStorage:
         self._hq_out: list[str] = []
         self._listener: Listener | None = None
         self._hq_listener: Callable[[str], None] | None = None
+        self._takeover_listener: TakeoverListener | None = None
         self._watched: set[str] = set()
         self._pubsub: Any = None
-        self._pubsub_ok = asyncio.Event()
+        self._pubsub_ok = asyncio.Event()  # set only by the subscriber loop
+        self._pubsub_in_doubt = False  # a command on the channel failed: build a new one
         self._hq_wanted = asyncio.Event()
         self._sweep_soon = False  # set on (re)subscribing: catch every watched store up
         self._known_stores: set[str] = set()
@@ -519,20 +538,38 @@ class RedisStorage:
         self._watched.add(store_id)
         try:
             await self._channel_up()
-            await self._pubsub.ssubscribe(self._channel(store_id))
-        except (RedisError, OSError) as exc:
-            self._pubsub_ok.clear()  # the subscriber loop reconnects and resubscribes
-            self._watched.discard(store_id)
-            raise StorageError(f"redis subscribe failed: {exc}") from None
+            pubsub = self._pubsub
+            try:
+                await pubsub.ssubscribe(self._channel(store_id))
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("redis subscribe store=%s failed: %s", store_id, exc)
+            # The channel is in doubt: the subscriber loop builds a new one with every
+            # watched store, this one included, and the link waits for it as it waits for
+            # a reconnecting channel. (Only marking it down, for a loop that saw nothing
+            # wrong, refused every new link until the node restarted.)
+            self._rebuild(pubsub)
+            await self._channel_up()
         except StorageError:
             self._watched.discard(store_id)
             raise
 
     async def unwatch(self, store_id: str) -> None:
         self._watched.discard(store_id)
-        if self._pubsub is not None and self._pubsub_ok.is_set():
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.sunsubscribe(self._channel(store_id))
+        pubsub = self._pubsub
+        if pubsub is not None and self._pubsub_ok.is_set():
+            try:
+                await pubsub.sunsubscribe(self._channel(store_id))
+            except (RedisError, OSError) as exc:
+                log.warning("redis unsubscribe store=%s failed: %s", store_id, exc)
+                self._rebuild(pubsub)
+
+    def _rebuild(self, pubsub: Any) -> None:
+        """A command on ``pubsub`` failed: have the subscriber loop replace it (it clears
+        ``_pubsub_ok`` now and sets it again once every watched store is subscribed)."""
+        if pubsub is self._pubsub:  # else the loop has replaced it already
+            self._pubsub_ok.clear()
+            self._pubsub_in_doubt = True
 
     async def ping(self) -> None:
         r = self.redis
@@ -556,6 +593,54 @@ class RedisStorage:
         self._hq_out.append(frame)
         self._wake.set()
 
+    # -- the link lease (broker.storage.leases) ---------------------------------------------
+    def listen_takeover(self, listener: TakeoverListener) -> None:
+        self._takeover_listener = listener
+
+    def _taken_over(self, store_id: str, session: str) -> None:
+        if self._takeover_listener is not None:
+            try:
+                self._takeover_listener(store_id, session)
+            except Exception:
+                log.exception("takeover listener failed store=%s", store_id)
+
+    async def claim_link(self, store_id: str, holder: Holder) -> Holder | None:
+        r, key = self.redis, self._sk(store_id, "lease")
+        old = await self._call("lease", lambda: r.set(key, holder.encode(), get=True))
+        previous = Holder.decode(old)
+        if previous is not None and previous.live and previous.node != holder.node:
+            await self._tell_takeover(store_id, previous)
+        return previous
+
+    async def _tell_takeover(self, store_id: str, previous: Holder) -> None:
+        r, channel = self.redis, self._channel(store_id)
+        message = TAKEOVER + previous.session
+        await self._call("lease", lambda: r.spublish(channel, message))
+
+    async def release_link(self, store_id: str, holder: Holder) -> None:
+        r = self.redis
+        keys = [self._sk(store_id, "lease"), self._sk(store_id, "rel", holder.session)]
+        gone = Holder(holder.node, holder.session, holder.client_id, False)
+        args = [holder.encode(), gone.encode(), RELEASED_TTL_S]
+        await self._call("lease", lambda: r.eval(RELEASE_LUA, 2, *keys, *args))
+
+    async def link_released(self, store_id: str, holder: Holder) -> bool:
+        r = self.redis
+
+        async def check() -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            pipe.exists(self._sk(store_id, "rel", holder.session))
+            pipe.zscore(self._k("nodes"), holder.node)
+            return list(await pipe.execute())
+
+        released, node_expires = await self._call("lease", check)
+        if released:
+            return True
+        if node_expires is None or float(node_expires) < time.time():
+            return True  # its node is gone: nothing delivers to that link any more
+        await self._tell_takeover(store_id, holder)  # again: pub/sub may lose a message
+        return False
+
     async def claim_dead_nodes(self) -> list[str]:
         """Nodes whose heartbeat stopped; each is returned to exactly one live node."""
         r = self.redis
@@ -575,6 +660,7 @@ class RedisStorage:
         attempt = 0
         while True:
             try:
+                self._pubsub_in_doubt = False
                 self._pubsub = self.redis.pubsub()
                 channels = [self._channel(s) for s in sorted(self._watched)]
                 if channels:
@@ -601,6 +687,8 @@ class RedisStorage:
     async def _pump(self, ps: Any) -> None:
         while True:
             msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if self._pubsub_in_doubt:
+                raise ChannelInDoubt("a command on the wake-up channel failed")
             if self._sweep_soon:  # just (re)subscribed: read whatever was missed meanwhile
                 try:
                     await self._sweep()
@@ -611,6 +699,9 @@ class RedisStorage:
                 continue
             channel = str(msg["channel"])
             store_id = channel[len(self.prefix) + 2 : -3]  # P:{sid}:w
+            if str(msg["data"]).startswith(TAKEOVER):
+                self._taken_over(store_id, str(msg["data"])[len(TAKEOVER) :])
+                continue
             head_s, epoch, node = [*str(msg["data"]).split(":"), "", ""][:3]
             if node == self.node_id:
                 continue

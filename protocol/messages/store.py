@@ -23,6 +23,12 @@ class Hello(Frozen):
     protocol: int = PROTOCOL_VERSION
     resume: StreamPosition | None = None
     printers: tuple[Ident, ...] = ()
+    client_id: Ident | None = None
+    """A random id kept in the client's spool: the same PC keeps it across restarts, a
+    new PC (or a wiped spool) has another. The broker replays only to the client that
+    held the store last; any other gets a snapshot (DESIGN.md §8.2)."""
+    clock: Timestamp | None = None
+    """The client's wall clock when it sent hello: the broker records the skew."""
 
 
 class Welcome(Frozen):
@@ -35,6 +41,35 @@ class Welcome(Frozen):
     recovered: bool
     config: VersionedStoreConfig | None
     jobs: tuple[Job, ...] = ()
+    paged: bool = False
+    """True with ``recovered`` false: the live jobs follow in ``snapshot`` frames, ended
+    by ``snapshot_end`` (DESIGN.md §8.2); ``jobs`` is then empty."""
+    now: Timestamp | None = None
+    """The broker's clock: the client measures its own clock's offset from it."""
+
+
+class SnapshotPage(Frozen):
+    """broker → client after a paged welcome: a page of live jobs, stream order."""
+
+    type: Literal["snapshot"] = "snapshot"
+    jobs: tuple[Job, ...]
+
+
+class SnapshotEnd(Frozen):
+    """broker → client: the paged snapshot is complete; ``count`` jobs were sent. The
+    client spools the pages, cancels spooled jobs absent from them, then acks
+    ``offset`` (the welcome's head)."""
+
+    type: Literal["snapshot_end"] = "snapshot_end"
+    offset: Offset
+    count: int = Field(ge=0)
+
+
+class ReportsAck(Frozen):
+    """broker → client: every report up to ``seq`` is applied (or refused for good)."""
+
+    type: Literal["reports_ack"] = "reports_ack"
+    seq: int = Field(ge=0)
 
 
 class JobMessage(Frozen):
@@ -71,6 +106,9 @@ class JobStateReport(Frozen):
     printer_id: Ident | None = None
     """The printer that handled it (differs from the job's after a reroute)."""
     status: PrinterStatus | None = None
+    seq: int | None = Field(default=None, ge=1)
+    """The client's report sequence (its outbox id): the broker applies reports in
+    ``seq`` order and answers ``reports_ack``; unacked reports are sent again."""
 
 
 class PrinterStatusReport(Frozen):
@@ -90,11 +128,22 @@ StoreClientMessage = Annotated[
     Hello | Ack | JobStateReport | PrinterStatusReport | Error, Field(discriminator="type")
 ]
 StoreBrokerMessage = Annotated[
-    Welcome | JobMessage | CancelJob | ConfigMessage | Error, Field(discriminator="type")
+    Welcome
+    | SnapshotPage
+    | SnapshotEnd
+    | ReportsAck
+    | JobMessage
+    | CancelJob
+    | ConfigMessage
+    | Error,
+    Field(discriminator="type"),
 ]
 StoreMessage = Annotated[
     Hello
     | Welcome
+    | SnapshotPage
+    | SnapshotEnd
+    | ReportsAck
     | JobMessage
     | CancelJob
     | ConfigMessage

@@ -174,7 +174,26 @@ async def open_store(
     )
     welcome = await recv_msgpack(ws)
     assert welcome["type"] == "welcome", welcome
+    if welcome.get("paged"):
+        await read_snapshot(ws, welcome)
     return ws, welcome
+
+
+async def read_snapshot(ws: ClientConnection, welcome: dict[str, Any]) -> None:
+    """A paged snapshot's frames, gathered into ``welcome["jobs"]`` (DESIGN.md §8.2);
+    ``welcome["pages"]`` holds each page's size in bytes."""
+    welcome["pages"] = []
+    while True:
+        frame = await asyncio.wait_for(ws.recv(), WAIT)
+        assert isinstance(frame, bytes)
+        msg = msgpack.unpackb(frame)
+        if msg["type"] == "snapshot_end":
+            assert msg["offset"] == welcome["offset"], msg
+            assert msg["count"] == len(welcome["jobs"]), (msg, len(welcome["jobs"]))
+            return
+        assert msg["type"] == "snapshot", msg
+        welcome["pages"].append(len(frame))
+        welcome["jobs"] = [*welcome["jobs"], *msg["jobs"]]
 
 
 async def open_kds(

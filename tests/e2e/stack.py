@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,8 @@ class Stack:
     client_task: asyncio.Task[None] | None = None
     client: StoreClient | None = None
     process: subprocess.Popen[bytes] | None = None
+    broker_kw: dict[str, Any] = field(default_factory=dict)
+    """Extra broker ``Settings`` (e.g. a short ``stream_max_len``)."""
     _broker_cm: Any = None
 
     @property
@@ -207,7 +209,10 @@ class Stack:
     async def start_broker(self) -> Broker:
         """Start (or restart, on the same ports and database) the broker."""
         settings = test_settings(
-            self.storage, http=f"127.0.0.1:{self.http_port}", ws=f"127.0.0.1:{self.ws_port}"
+            self.storage,
+            http=f"127.0.0.1:{self.http_port}",
+            ws=f"127.0.0.1:{self.ws_port}",
+            **self.broker_kw,
         )
         self._broker_cm = start_broker(settings)
         b = await self._broker_cm.__aenter__()
@@ -222,7 +227,10 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def stack(
-    tmp: Path, config: dict[str, Any] | None = None, **emulator_kw: Any
+    tmp: Path,
+    config: dict[str, Any] | None = None,
+    broker_kw: dict[str, Any] | None = None,
+    **emulator_kw: Any,
 ) -> AsyncIterator[Stack]:
     async with (
         PrinterEmulator(name="kitchen", **emulator_kw) as kitchen,
@@ -230,7 +238,9 @@ async def stack(
         PrinterEmulator(name="receipt", **emulator_kw) as receipt,
     ):
         printers = {"kitchen": kitchen, "bar": bar, "receipt": receipt}
-        st = Stack(tmp, printers, storage=f"sqlite:///{tmp / 'broker.db'}")
+        st = Stack(
+            tmp, printers, storage=f"sqlite:///{tmp / 'broker.db'}", broker_kw=broker_kw or {}
+        )
         st.http_port, st.ws_port = stable_port(), stable_port()
         await st.start_broker()
         try:

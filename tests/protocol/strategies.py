@@ -231,6 +231,8 @@ STORE_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
         client_version=short,
         resume=maybe(positions()),
         printers=small_tuple(ident),
+        client_id=maybe(ident),
+        clock=maybe(timestamps),
     ),
     "welcome": st.builds(
         store.Welcome,
@@ -239,7 +241,12 @@ STORE_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
         recovered=st.booleans(),
         config=maybe(store_configs()),
         jobs=small_tuple(print_jobs()),
+        paged=st.booleans(),
+        now=maybe(timestamps),
     ),
+    "snapshot": st.builds(store.SnapshotPage, jobs=small_tuple(print_jobs())),
+    "snapshot_end": st.builds(store.SnapshotEnd, offset=offsets, count=st.integers(0, 10_000)),
+    "reports_ack": st.builds(store.ReportsAck, seq=st.integers(0, 2**40)),
     "job": st.builds(store.JobMessage, offset=offsets, job=print_jobs()),
     "cancel": st.builds(store.CancelJob, offset=offsets, job_id=ident),
     "config": st.builds(store.ConfigMessage, offset=offsets, config=store_configs()),
@@ -252,6 +259,7 @@ STORE_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
         at=timestamps,
         printer_id=maybe(ident),
         status=maybe(printer_statuses()),
+        seq=maybe(st.integers(1, 2**40)),
     ),
     "printer_status": st.builds(
         store.PrinterStatusReport, printer_id=ident, status=printer_statuses()

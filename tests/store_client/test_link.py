@@ -5,9 +5,18 @@ from __future__ import annotations
 import random
 
 from protocol import CloseCode, StreamPosition
-from protocol.messages.store import Ack, CancelJob, Error, JobMessage, Welcome
+from protocol.messages.store import (
+    Ack,
+    CancelJob,
+    Error,
+    JobMessage,
+    ReportsAck,
+    SnapshotEnd,
+    SnapshotPage,
+    Welcome,
+)
 from store_client.backoff import Backoff
-from store_client.link import Durable, Link, Phase, Reconnect, Stop
+from store_client.link import TERMINAL_RETRY_S, Durable, Link, Phase, Reconnect, ReportsDone
 from tests.store_client.factories import make_job
 
 
@@ -39,9 +48,43 @@ def test_unrecovered_welcome_is_a_snapshot_at_the_head() -> None:
     lk.connected(StreamPosition(epoch="old", offset=3))
     job = make_job(1)
     batch = lk.received(Welcome(epoch="new", offset=9, recovered=False, config=None, jobs=(job,)))
-    assert batch is not None and batch.snapshot and batch.jobs == (job,)
+    assert isinstance(batch, Durable) and batch.snapshot and batch.jobs == (job,)
+    assert batch.live == frozenset({job.job_id})
     assert batch.position == StreamPosition(epoch="new", offset=9)
     assert lk.durable(batch) == Ack(offset=9)
+
+
+def test_paged_snapshot_spools_pages_then_acks_the_head_with_the_live_set() -> None:
+    lk = link()
+    lk.connected(None)
+    first = lk.received(Welcome(epoch="e", offset=9, recovered=False, config=None, paged=True))
+    assert first == Durable(None) and lk.durable(first) is None
+    assert lk.phase is Phase.SNAPSHOT
+    a, b, c = make_job(1), make_job(2), make_job(3)
+    page = lk.received(SnapshotPage(jobs=(a, b)))
+    assert page == Durable(None, jobs=(a, b)) and lk.durable(page) is None
+    lk.received(SnapshotPage(jobs=(c,)))
+    end = lk.received(SnapshotEnd(offset=9, count=3))
+    assert isinstance(end, Durable) and lk.phase is Phase.ONLINE
+    assert end.live == frozenset({a.job_id, b.job_id, c.job_id})
+    assert lk.durable(end) == Ack(offset=9)
+
+
+def test_an_incomplete_paged_snapshot_drops_nothing() -> None:
+    lk = link()
+    lk.connected(None)
+    lk.received(Welcome(epoch="e", offset=4, recovered=False, config=None, paged=True))
+    lk.received(SnapshotPage(jobs=(make_job(1),)))
+    end = lk.received(SnapshotEnd(offset=4, count=2))
+    assert isinstance(end, Durable) and end.live is None and not end.snapshot
+    assert lk.durable(end) == Ack(offset=4)
+    assert lk.last_error is not None and "1 jobs" in lk.last_error
+
+
+def test_reports_ack_is_passed_on() -> None:
+    lk = link()
+    lk.connected(None)
+    assert lk.received(ReportsAck(seq=12)) == ReportsDone(12)
 
 
 def test_messages_before_welcome_are_ignored() -> None:
@@ -59,13 +102,19 @@ def test_error_message_is_kept_not_fatal() -> None:
     assert lk.phase is Phase.ONLINE and lk.last_error == "bad_request: nope"
 
 
-def test_close_codes() -> None:
+def test_no_close_code_stops_the_client_for_good() -> None:
     lk = link()
-    for code in (CloseCode.TAKEN_OVER, CloseCode.TOKEN_REVOKED, CloseCode.POLICY, 4502):
-        assert isinstance(lk.closed(code, "x"), Stop)
-    assert lk.phase is Phase.STOPPED
+    for code in (CloseCode.TOKEN_REVOKED, CloseCode.POLICY, 4502, CloseCode.TOO_BIG):
+        decision = lk.closed(code, "x")
+        assert isinstance(decision, Reconnect) and decision.code == code
+        assert decision.delay_s >= TERMINAL_RETRY_S / 2 or code == CloseCode.TOO_BIG
+        assert not decision.standby and lk.phase is Phase.DISCONNECTED
+    taken = lk.closed(CloseCode.TAKEN_OVER, "another store client took over")
+    assert taken.standby and lk.phase is Phase.STANDBY
+    assert taken.reason == "another store client took over"
     for code in (None, 1006, CloseCode.SLOW_CONSUMER, 1011, 4000):
-        assert isinstance(lk.closed(code), Reconnect)
+        decision = lk.closed(code)
+        assert decision.delay_s <= 30.0 and not decision.standby
     drain = lk.closed(CloseCode.SERVER_RESTART)
     assert isinstance(drain, Reconnect) and drain.delay_s <= 1.0
 

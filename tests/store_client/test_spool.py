@@ -12,6 +12,7 @@ import msgpack
 import pytest
 
 from protocol import JobState, StreamPosition, TransitionError
+from protocol.config import PrinterConfig, VersionedStoreConfig
 from store_client.spool import Spool
 from tests.store_client.factories import make_job
 
@@ -137,3 +138,23 @@ def test_survives_kill_9(tmp_path: Path) -> None:
     import asyncio
 
     asyncio.run(check())
+
+
+def versioned(version: int) -> VersionedStoreConfig:
+    printer = PrinterConfig(printer_id="kitchen", name=f"v{version}", transport="tcp://127.0.0.1:9")
+    return VersionedStoreConfig(
+        store_id="s-1", version=version, name=f"v{version}", printers=(printer,)
+    )
+
+
+async def test_an_older_config_is_never_stored_over_a_newer_one(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), config=versioned(3))
+    await spool.apply(position=StreamPosition(epoch="e", offset=2), config=versioned(2))
+    config = await spool.config()
+    assert config is not None and config.version == 3 and config.name == "v3"
+    assert await spool.position() == StreamPosition(epoch="e", offset=2)  # still taken
+    await spool.apply(position=StreamPosition(epoch="e", offset=3), config=versioned(4))
+    config = await spool.config()
+    assert config is not None and config.version == 4
+    await spool.aclose()

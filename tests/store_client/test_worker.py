@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from printer_drivers.emulator import PrinterEmulator
 from protocol import JobState, PrinterStatus, StreamPosition
 from protocol.config import PrinterConfig, VersionedStoreConfig
+from store_client.errors import SpoolError
 from store_client.spool import Spool
 from store_client.worker import PrinterWorker, WorkerSettings
 from tests.store_client.factories import NOW, make_job
@@ -194,6 +197,145 @@ async def test_hang_mid_job_gives_uncertain_and_worker_recovers(spool) -> None:
             await run_until(worker, lambda: any("Burger 2" in r.text for r in kitchen.receipts))
         assert (await spool.get(b.job_id)).state is JobState.PRINTED  # type: ignore[union-attr]
         assert (await spool.get(a.job_id)).state is JobState.UNCERTAIN  # never auto-reprinted  # type: ignore[union-attr]
+
+
+async def bytes_arrive(emulator: PrinterEmulator, beyond: int) -> None:
+    """Wait until a job's bytes are on their way to ``emulator`` (bounded)."""
+    for _ in range(2000):
+        if emulator.engine.bytes_in > beyond:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("no bytes reached the printer")
+
+
+# -- issue 12: a job left in ``printing`` is uncertain, never printed or held again ---------
+
+
+async def test_worker_stopped_mid_print_leaves_uncertain_and_the_next_job_prints(spool) -> None:
+    """A config change cancels the worker while print_job awaits; a new worker takes over."""
+    async with PrinterEmulator(name="kitchen", cps=400) as kitchen:  # slow: stopped mid-job
+        host = Host(store_config(kitchen.port, kitchen.port, failover_s=3600))
+        printer = host.config().printers[0]
+        a, b = make_job(1), make_job(2)
+        await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[a])
+        old = PrinterWorker(printer, spool, host, FAST)
+        before = kitchen.engine.bytes_in
+        running = asyncio.create_task(old.run())
+        await bytes_arrive(kitchen, before + 64)
+        running.cancel()  # what StoreClient._apply_config does to a changed printer
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        renamed = printer.model_copy(update={"name": "Hot line 2"})
+        new = PrinterWorker(renamed, spool, host, FAST)
+        await spool.apply(position=StreamPosition(epoch="e", offset=2), jobs=[b])
+        async with worker_printer(new):
+            await run_until(new, lambda: any("Burger 2" in r.text for r in kitchen.receipts))
+            await steps(new, 3)
+        assert await states(spool, [a, b]) == [JobState.UNCERTAIN, JobState.PRINTED]
+        assert sum("Burger 1" in r.text for r in kitchen.receipts) <= 1
+        assert "interrupted" in ((await spool.get(a.job_id)).reason or "")  # type: ignore[union-attr]
+
+
+async def test_job_found_printing_is_uncertain_even_while_the_printer_is_down(
+    emulators, spool
+) -> None:
+    """A ``printing`` row this worker is not printing is never held (then printed) again."""
+    kitchen, receipt = emulators
+    host = Host(store_config(kitchen.port, receipt.port, failover_s=3600))
+    worker = PrinterWorker(host.config().printers[0], spool, host, FAST)
+    a, b = make_job(1), make_job(2)
+    await spool.apply(position=StreamPosition(epoch="e", offset=2), jobs=[a, b])
+    await spool.transition(a.job_id, JobState.PRINTING)  # an attempt that never finished
+    await kitchen.set_state(paper="out")
+    async with worker_printer(worker):
+        await worker.step()
+        assert await states(spool, [a, b]) == [JobState.UNCERTAIN, JobState.HELD]
+        await kitchen.set_state(paper="ok")
+        await run_until(worker, lambda: len(kitchen.receipts) >= 1)
+        await steps(worker, 3)
+    assert len(kitchen.receipts) == 1 and "Burger 2" in kitchen.receipts[0].text
+    assert await states(spool, [a, b]) == [JobState.UNCERTAIN, JobState.PRINTED]
+
+
+class refuse_states:
+    """Fault injection at the SQLite level: updates of a job to these states fail, as on a
+    full or broken disk, until the context ends. A trigger on a second connection."""
+
+    def __init__(self, db: Path, *states: str) -> None:
+        self.db, self.states = db, states
+
+    def __enter__(self) -> None:
+        marks = ", ".join(f"'{s}'" for s in self.states)
+        with sqlite3.connect(self.db) as conn:
+            conn.execute(
+                "CREATE TRIGGER refuse BEFORE UPDATE OF state ON jobs "
+                f"WHEN NEW.state IN ({marks}) BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        with sqlite3.connect(self.db) as conn:
+            conn.execute("DROP TRIGGER refuse")
+
+
+@pytest.mark.parametrize("refused", [("printed",), ("printed", "uncertain")])
+async def test_print_not_recorded_is_uncertain_and_never_printed_again(
+    emulators, spool, tmp_path: Path, refused: tuple[str, ...]
+) -> None:
+    kitchen, receipt = emulators
+    host = Host(store_config(kitchen.port, receipt.port, failover_s=3600))
+    worker = PrinterWorker(host.config().printers[0], spool, host, FAST)
+    a, b = make_job(1), make_job(2)
+    async with worker_printer(worker):
+        await worker.step()  # idle: the printer is ready
+        await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[a])
+        with refuse_states(tmp_path / "spool.db", *refused):
+            try:
+                await worker.step()  # prints a; recording it fails
+            except SpoolError:
+                assert "uncertain" in refused  # only when even uncertain cannot be written
+        assert len(kitchen.receipts) == 1
+        await kitchen.set_state(paper="out")  # the next step sees a printer in error
+        await worker.step()
+        assert await states(spool, [a]) == [JobState.UNCERTAIN]
+        await kitchen.set_state(paper="ok")
+        await spool.apply(position=StreamPosition(epoch="e", offset=2), jobs=[b])
+        await run_until(worker, lambda: len(kitchen.receipts) >= 2)
+        await steps(worker, 3)
+    assert [("Burger 1" in r.text, "Burger 2" in r.text) for r in kitchen.receipts] == [
+        (True, False),
+        (False, True),
+    ]
+    assert await states(spool, [a, b]) == [JobState.UNCERTAIN, JobState.PRINTED]
+
+
+# -- issue 12: an unusable printer config fails its job with a short reason ----------------
+
+
+@pytest.mark.parametrize(
+    "bad", [{"profile": "Bogus-" + "x" * 58}, {"encoding": "koi8_r"}], ids=["profile", "encoding"]
+)
+async def test_unusable_printer_config_fails_the_job_and_others_print(
+    emulators, spool, bad: dict[str, str]
+) -> None:
+    kitchen, receipt = emulators
+    config = store_config(kitchen.port, receipt.port, failover_s=3600)
+    host = Host(config)
+    broken_config = PrinterConfig.model_validate({**config.printers[0].model_dump(), **bad})
+    broken = PrinterWorker(broken_config, spool, host, FAST)
+    good = PrinterWorker(config.printers[1], spool, host, FAST)
+    a, b = make_job(1), make_job(2, printer_id="receipt")
+    await spool.apply(position=StreamPosition(epoch="e", offset=2), jobs=[a, b])
+    async with worker_printer(broken), worker_printer(good):
+        await steps(broken, 3)
+        await run_until(good, lambda: len(receipt.receipts) >= 1)
+    failed = await spool.get(a.job_id)
+    assert failed is not None and failed.state is JobState.FAILED
+    assert failed.reason is not None and len(failed.reason) <= 200
+    assert next(iter(bad.values()))[:20] in failed.reason
+    assert kitchen.receipts == [] and "Burger 2" in receipt.receipts[0].text
+    assert await states(spool, [b]) == [JobState.PRINTED]
+    reports = [msgpack.unpackb(frame) for _, frame in await spool.outbox()]
+    assert {"job_id": a.job_id, "state": "failed"}.items() <= reports[0].items()
 
 
 class worker_printer:

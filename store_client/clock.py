@@ -1,0 +1,93 @@
+"""The broker's time as seen from a cashier PC whose own clock may be wrong.
+
+Job expiry compares the broker's ``expires_at`` with "now", so "now" must be the broker's
+clock: a PC 30 minutes fast would otherwise expire every job on arrival, and one that is
+slow would print stale tickets. Every ``welcome`` carries the broker's clock (``now``);
+the client measures ``offset_s = broker time - local time`` there, keeps it in the spool
+(an offline restart goes on with the last measurement) and reads the time as local time
+plus that offset. The measurement is late by the welcome's one-way trip (milliseconds),
+which is nothing next to a job's TTL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+LocalClock = Callable[[], datetime]
+#: An offset beyond this is logged and shown on the local status page (DESIGN.md §4:
+#: expiry depends on it); below it, ordinary NTP-less drift is not worth a word.
+SKEW_WARN_S = 60.0
+
+
+class Clock(Protocol):
+    """The seam: what workers and the spool read the time from."""
+
+    def now(self) -> datetime: ...
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def shifted(clock: LocalClock, skew_s: float) -> LocalClock:
+    """``clock`` running ``skew_s`` seconds ahead (negative: behind): a PC with a wrong
+    clock, for tests and for ``PASSLINE_CLOCK_SKEW_S``."""
+    if not skew_s:
+        return clock
+    delta = timedelta(seconds=skew_s)
+    return lambda: clock() + delta
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReading:
+    """One measurement: broker time minus local time, and (broker) when it was taken."""
+
+    offset_s: float
+    measured_at: datetime
+
+
+@dataclass
+class SkewedClock:
+    """Local time corrected by the last measured offset to the broker's clock."""
+
+    local: LocalClock = system_clock
+    reading: ClockReading | None = None
+
+    @property
+    def offset_s(self) -> float:
+        return self.reading.offset_s if self.reading else 0.0
+
+    @property
+    def skewed(self) -> bool:
+        return abs(self.offset_s) > SKEW_WARN_S
+
+    def local_now(self) -> datetime:
+        """This PC's own clock (for ``Hello.clock``), uncorrected."""
+        return self.local()
+
+    def now(self) -> datetime:
+        """The broker's time, as well as this PC can tell."""
+        return self.local() + timedelta(seconds=self.offset_s)
+
+    def observe(self, broker_now: datetime, local_now: datetime | None = None) -> ClockReading:
+        """A welcome said the broker's clock reads ``broker_now`` (here at ``local_now``)."""
+        local_now = local_now or self.local()
+        self.reading = ClockReading((broker_now - local_now).total_seconds(), broker_now)
+        return self.reading
+
+    def restore(self, reading: ClockReading | None) -> None:
+        """Go on with a measurement kept from an earlier run."""
+        self.reading = reading
+
+    def describe(self) -> str:
+        """``this PC's clock is 2h 0m ahead of the broker`` (or ``in step with``)."""
+        ahead = -self.offset_s  # broker - local < 0: local runs ahead
+        if abs(ahead) < 1:
+            return "this PC's clock is in step with the broker"
+        minutes = round(abs(ahead) / 60)
+        size = f"{minutes // 60}h {minutes % 60}m" if minutes else f"{abs(ahead):.0f}s"
+        side = "ahead of" if ahead > 0 else "behind"
+        return f"this PC's clock is {size} {side} the broker"
