@@ -78,9 +78,6 @@ async def test_two_pcs_on_two_nodes_only_the_newest_prints(tmp_path: Path) -> No
             before = [await submit(a, n) for n in range(10)]
             await eventually(lambda: all_printed(a, before), within=60, what="first orders")
             async with pc(tmp_path, "second", b) as second:
-                await eventually(
-                    lambda: _phase(first, Phase.STANDBY), within=30, what="first PC told 4503"
-                )
                 await eventually(lambda: _phase(second, Phase.ONLINE), what="second PC online")
                 after = [await submit((a, b)[n % 2], n) for n in range(10, 40)]
                 await eventually(lambda: all_printed(b, after), within=90, what="later orders")
@@ -89,7 +86,7 @@ async def test_two_pcs_on_two_nodes_only_the_newest_prints(tmp_path: Path) -> No
                 texts = [r.text for r in kitchen.receipts]
                 assert_each_once_in_order(texts, [f"Burger {n}" for n in range(40)])
                 assert first.workers == {}  # the replaced PC drives no printer
-                assert first.link.phase is Phase.STANDBY
+                assert first.link.phase.value == "standby"  # told 4503
 
 
 async def _phase(client: StoreClient, phase: Phase) -> bool:
