@@ -346,7 +346,7 @@ class WsServer:
         first = (await self.s.storage.read(store_id, head, 0)).first
         offsets: dict[str, int] = {}
         after = max(first - 1, 0)
-        while after < head and wanted:
+        while wanted:  # past the head too: jobs committed since were in the scan as well
             got = await self.s.storage.read(store_id, after, REPLAY_BATCH)
             if not got.entries:
                 break
