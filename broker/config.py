@@ -45,6 +45,10 @@ class Settings:
     hello_rate: float = 50.0
     """Websocket handshakes per second per client address (0 = unlimited)."""
     hello_burst: int = 500
+    link_msg_rate: float = 500.0
+    """Messages per second one websocket link may send (0 = unlimited); past the burst
+    the link is closed with 4008 (DESIGN.md §8.5)."""
+    link_msg_burst: int = 5000
     stream_max_len: int = 10_000
     drain_timeout: float = 20.0
     tls_cert: str | None = None

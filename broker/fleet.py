@@ -42,10 +42,20 @@ FLUSH_S = 0.05  # acks and link presence are written in batches this often
 RETRY_S = (FLUSH_S, 0.25, 0.5, 1.0, 2.0)  # the same while storage is failing
 MAX_DEFERRED = 100_000
 REAP_S = 5.0
+MAX_HISTORY = 64  # transitions kept per job record
+HISTORY_HEAD = 8  # of which the first ones (queued, sent, spooled, first attempt)
 ALERT_STATES = frozenset({JobState.HELD, JobState.FAILED, JobState.UNCERTAIN, JobState.EXPIRED})
 _S = JobState
 #: Steps the broker fills in when a report skips ahead (ack lost, report first).
 _IMPLIED = {_S.QUEUED: (_S.SENT, _S.SPOOLED), _S.SENT: (_S.SPOOLED,)}
+
+
+def capped(history: list[JobTransitionRecord]) -> list[JobTransitionRecord]:
+    """A job's history keeps its first ``HISTORY_HEAD`` and last steps, ``MAX_HISTORY``
+    in all: a client alternating ``printing``/``held`` forever cannot grow a record."""
+    if len(history) <= MAX_HISTORY:
+        return history
+    return history[:HISTORY_HEAD] + history[len(history) - (MAX_HISTORY - HISTORY_HEAD) :]
 
 
 def steps_to(current: JobState, target: JobState) -> list[JobState]:
@@ -280,6 +290,7 @@ class FleetState:
                         state=step, at=at, reason=reason or None, printer_id=report.printer_id
                     )
                 )
+            jr.history = capped(jr.history)
             jr.state = report.state
             live = report.state not in TERMINAL_JOB_STATES
             await self.storage.commit(
@@ -314,6 +325,9 @@ class FleetState:
                 old = PrinterRecord.model_validate_json(raw.doc).status
                 if old.same_condition(status):
                     return False
+            elif not await self._configured(store_id, printer_id):
+                log.info("store=%s: status of unknown printer %r ignored", store_id, printer_id)
+                return False
             rec = PrinterRecord(store_id=store_id, printer_id=printer_id, status=status)
             version = (raw.version if raw else 0) + 1
             await self.storage.commit(store_id, Tx([put(Kind.PRINTER, key, rec, version)]))
@@ -324,6 +338,15 @@ class FleetState:
             self.publish_hq(
                 HqPrinterStatus(store_id=store_id, printer_id=printer_id, status=status)
             )
+
+    async def _configured(self, store_id: str, printer_id: str) -> bool:
+        """A store token may only report printers its config names: another id would
+        create records and HQ deltas at will (the first report of a printer pays this)."""
+        raw = await self.storage.get(Kind.CONFIG, store_id, store_id)
+        if raw is None:
+            return False
+        config = VersionedStoreConfig.model_validate_json(raw.doc)
+        return config.printer(printer_id) is not None
 
     # -- views ---------------------------------------------------------------------------
     async def store_views(self, store_id: str | None = None) -> list[StoreView]:

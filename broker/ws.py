@@ -111,6 +111,7 @@ class WsServer:
         self.peers: set[StorePeer | KdsPeer | HqPeer] = set()
         self._claims: dict[ServerConnection, Claims] = {}
         self._hellos = RateLimiter(self.settings.hello_rate, self.settings.hello_burst)
+        self._link_msgs = RateLimiter(self.settings.link_msg_rate, self.settings.link_msg_burst)
         services.storage.listen_takeover(self._taken_over)
         self.server: Server | None = None
         self.opts = PeerOptions(
@@ -220,6 +221,8 @@ class WsServer:
 
     async def _recv(self, conn: ServerConnection, adapter: TypeAdapter[T], binary: bool) -> T:
         data = await conn.recv()
+        if self._link_msgs.take(str(conn.id)) > 0:
+            raise Refused(CloseCode.LINK_RATE, "message rate limit: slow down, then reconnect")
         try:
             if binary:
                 return decode_msgpack(data, adapter, self.settings.max_frame)  # type: ignore[arg-type]
@@ -396,7 +399,7 @@ class WsServer:
                 lambda: fleet.printer_status(store_id, msg.printer_id, msg.status)
             )
         elif isinstance(msg, Error):
-            log.warning("store=%s reports error %s: %s", store_id, msg.code, msg.message)
+            log.warning("store=%s reports error %s: %r", store_id, msg.code, msg.message)
         else:
             raise Refused(CloseCode.POLICY, "hello was already sent")
 

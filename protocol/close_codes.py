@@ -19,6 +19,7 @@ class CloseCode(IntEnum):
     SLOW_CONSUMER = 4001
     HELLO_TIMEOUT = 4002
     RATE_LIMITED = 4003
+    LINK_RATE = 4008  # one link sent messages faster than its limit (DESIGN.md §8.5)
     # 4500-4999: terminal, reconnecting cannot help
     TOKEN_REVOKED = 4501
     PROTOCOL_UNSUPPORTED = 4502
