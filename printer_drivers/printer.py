@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Timeouts:
     write: float = 10.0
     barrier: float = 20.0
     """From the end of the write to the barrier's answer: covers printing the job."""
+    fence_quiet: float = 1.0
+    """After the fence on a new connection: how long no stale answer must arrive."""
 
 
 def utcnow() -> datetime:
@@ -87,7 +90,12 @@ class Printer:
         self._lock = asyncio.Lock()
         self._inbox = ReplyInbox()
         self._last: PrinterStatus | None = None
-        self._ids = itertools.count(1)
+        # GS ( H ids start at random: a late answer to an earlier process's request on
+        # this printer must not match ours (the ids wrap at 10000).
+        self._ids = itertools.count(random.randrange(10000))
+        self._fenced = False
+        self.job_bytes_sent = False
+        """Whether the current (or last) ``print_job`` began writing the job's bytes."""
 
     async def __aenter__(self) -> Printer:
         return self
@@ -126,6 +134,7 @@ class Printer:
         if self.transport.connected:
             return True
         self._inbox.clear()
+        self._fenced = False
         try:
             await self.transport.connect(self.timeouts.connect)
         except TransportError as exc:
@@ -169,6 +178,7 @@ class Printer:
             return await self._guarded(lambda: self._print_locked(data))
 
     async def _print_locked(self, data: bytes) -> PrintOutcome:
+        self.job_bytes_sent = False
         if not await self._connect():
             return self._outcome(
                 PrintResult.FAILED, self._unknown(reachable=False), "cannot connect"
@@ -178,7 +188,12 @@ class Printer:
             if status.state in NOT_READY:
                 reason = f"printer {status.state.value}: {', '.join(status.reasons)}"
                 return self._outcome(PrintResult.FAILED, status, reason)
+        if not self._fenced and self.transport.readable:
+            fenced = await self._fence()
+            if fenced is not None:
+                return fenced
         request, confirmed = self._barrier()
+        self.job_bytes_sent = True
         try:
             await self.transport.write(data + request, self.timeouts.write)
         except TransportError as exc:
@@ -189,6 +204,42 @@ class Printer:
             status = self._unknown(reachable=True)
             return self._outcome(PrintResult.UNCERTAIN, status, "this transport cannot confirm")
         return await self._confirm(confirmed)
+
+    async def _fence(self) -> PrintOutcome | None:
+        """Before the first job on a new connection: a barrier of our own, then quiet.
+
+        A job an earlier connection (or process) left in the printer's buffer — cut off
+        mid-job, cover opened — prints when the printer can, and its end-of-job answer may
+        arrive on this connection. GS r answers carry no id, so that answer would confirm
+        our job before it printed. The fence's answer comes after everything buffered
+        before it; the ones still trickling in are read off for ``fence_quiet`` seconds
+        (DESIGN.md §4: "printed" must mean printed). None: fenced, go on; else the job's
+        outcome (nothing written)."""
+        request, confirmed = self._barrier()
+        deadline = time.monotonic() + self.timeouts.barrier
+        try:
+            await self.transport.write(request, self.timeouts.write)
+            answer = await self._await_reply(confirmed, deadline)
+            deadline = time.monotonic() + self.timeouts.barrier  # for the stragglers
+            while answer is not None and self.barrier is Barrier.PAPER_SENSOR:  # no ids
+                self._inbox.clear()
+                if time.monotonic() >= deadline:
+                    answer = None  # still answering: an earlier job is still printing
+                    break
+                quiet = min(deadline, time.monotonic() + self.timeouts.fence_quiet)
+                if await self._await_reply(self._inbox.pop_paper_sensor, quiet) is None:
+                    break
+        except TransportError as exc:
+            await self._drop_link()
+            return self._outcome(PrintResult.FAILED, self._unknown(reachable=False), str(exc))
+        if answer is None:
+            status = await self._poll()
+            await self._drop_link()
+            reason = "the printer did not finish what an earlier connection left in it"
+            return self._outcome(PrintResult.FAILED, status, reason)
+        self._inbox.clear()
+        self._fenced = True
+        return None
 
     def _barrier(self) -> tuple[bytes, Callable[[], bytes | None]]:
         """The barrier request and how to recognise its answer."""

@@ -55,6 +55,8 @@ class SkewedClock:
 
     local: LocalClock = system_clock
     reading: ClockReading | None = None
+    verified: bool = False
+    """The offset was measured by this process (not restored from an earlier run)."""
 
     @property
     def offset_s(self) -> float:
@@ -72,10 +74,21 @@ class SkewedClock:
         """The broker's time, as well as this PC can tell."""
         return self.local() + timedelta(seconds=self.offset_s)
 
+    def expiry_now(self) -> datetime:
+        """The time job expiry goes by. Until this process has measured the offset, the
+        PC's clock may have been changed since the restored measurement (set right after
+        running hours off, or the other way round): a job then expires only when both the
+        PC's own clock and the restored offset say it is past its time — dropping a fresh
+        ticket is worse than printing a stale one."""
+        if self.verified:
+            return self.now()
+        return min(self.local(), self.now())
+
     def observe(self, broker_now: datetime, local_now: datetime | None = None) -> ClockReading:
         """A welcome said the broker's clock reads ``broker_now`` (here at ``local_now``)."""
         local_now = local_now or self.local()
         self.reading = ClockReading((broker_now - local_now).total_seconds(), broker_now)
+        self.verified = True
         return self.reading
 
     def restore(self, reading: ClockReading | None) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from protocol.close_codes import CloseCode
 from protocol.codec import MAX_FRAME_BYTES, decode_msgpack, encode_msgpack
 from protocol.config import PrinterConfig, VersionedStoreConfig
 from protocol.errors import ProtocolError
@@ -21,6 +22,7 @@ from protocol.messages.store import STORE_BROKER, PrinterStatusReport, Welcome
 from protocol.status import PrinterStatus
 from protocol.version import __version__
 from store_client.clock import SkewedClock, shifted, system_clock
+from store_client.errors import SpoolError
 from store_client.link import TERMINAL_RETRY_S, Durable, Link, Phase, Reconnect, ReportsDone
 from store_client.spool import Spool
 from store_client.worker import PrinterWorker, WorkerSettings
@@ -184,6 +186,13 @@ class StoreClient:
             self._set_link_down()
             self.link.last_error = str(exc) or type(exc).__name__
             return self.link.closed(None)
+        except SpoolError as exc:
+            # A full disk: nothing it could not write was acknowledged, so the broker sends
+            # it again on the next link; the printers go on with what is spooled.
+            log.error("spool write failed (%s): the link restarts", exc)
+            self._set_link_down()
+            self.link.last_error = str(exc)
+            return self.link.closed(None)
         self._set_link_down()
         return self.link.closed(None)
 
@@ -201,12 +210,12 @@ class StoreClient:
         hello = self.link.connected(await self.spool.position(), self.clock.local_now())
         await ws.send(encode_msgpack(hello))
         self._reports_sent = 0  # a new link: every unacknowledged report goes again
-        closed: ConnectionClosed | None = None
+        closed: ConnectionClosed | SpoolError | None = None
         async with asyncio.TaskGroup() as tg:
             sender = tg.create_task(self._send_reports(ws))
             try:
                 await self._receive(ws)
-            except ConnectionClosed as exc:
+            except (ConnectionClosed, SpoolError) as exc:
                 closed = exc  # raised outside the group, so the caller sees it as it is
             finally:
                 sender.cancel()
@@ -260,7 +269,11 @@ class StoreClient:
     async def _send_reports(self, ws: ClientConnection) -> None:
         """Job state reports from the outbox, then changed printer statuses, while online."""
         with contextlib.suppress(ConnectionClosed):  # the receiver sees the close too
-            await self._report_loop(ws)
+            try:
+                await self._report_loop(ws)
+            except SpoolError as exc:
+                log.error("spool read failed (%s): the link restarts", exc)
+                await ws.close(CloseCode.INTERNAL_ERROR, "store client spool error")
 
     async def _report_loop(self, ws: ClientConnection) -> None:
         """Job reports stay in the outbox until the broker acknowledges them
@@ -322,7 +335,14 @@ class StoreClient:
 
     def _start_worker(self, printer: PrinterConfig) -> None:
         assert self._tg is not None
-        worker = PrinterWorker(printer, self.spool, self, self.settings.workers, self.clock.now)
+        worker = PrinterWorker(
+            printer,
+            self.spool,
+            self,
+            self.settings.workers,
+            self.clock.now,
+            expiry_clock=self.clock.expiry_now,
+        )
         self.workers[printer.printer_id] = worker
         self._worker_tasks[printer.printer_id] = self._tg.create_task(
             self._run_worker(worker), name=f"printer-{printer.printer_id}"

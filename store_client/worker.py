@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 #: Jobs a step looks at: the oldest ones. A backlog of thousands (a snapshot after a long
 #: outage) must not cost a read of all of them per printed job.
 PENDING_WINDOW = 64
+WORKER_STOPPED_UNSENT = "the printer's worker stopped before sending it"
 PRINTABLE = frozenset({PrinterState.READY, PrinterState.WARNING, PrinterState.UNKNOWN})
 #: Reasons of a job settled as ``uncertain`` because its print was cut off.
 FOUND_PRINTING = "print interrupted before its outcome was recorded; may be on paper"
@@ -84,12 +85,15 @@ class PrinterWorker:
         host: WorkerHost,
         settings: WorkerSettings | None = None,
         clock: Clock = utcnow,
+        expiry_clock: Clock | None = None,
     ) -> None:
         self.config = printer
         self._spool = spool
         self._host = host
         self._settings = settings or WorkerSettings()
         self._clock = clock
+        self._expiry_clock = expiry_clock or clock
+        """What expiry compares ``expires_at`` with (``SkewedClock.expiry_now``)."""
         self._wake = asyncio.Event()
         self._printer: Printer | None = None
         self.status: PrinterStatus | None = None
@@ -198,7 +202,7 @@ class PrinterWorker:
         self._host.reports_pending()
 
     async def _expire(self, pending: list[SpooledJob]) -> list[SpooledJob]:
-        now, live = self._clock(), []
+        now, live = self._expiry_clock(), []
         for item in pending:
             if now >= item.job.expires_at:
                 await self._move(item, JobState.EXPIRED, f"not printed by {item.job.expires_at}")
@@ -252,8 +256,17 @@ class PrinterWorker:
                 if await self._spool.settle_interrupted(item.job.job_id, reason):
                     self._settled(item, reason)
         except asyncio.CancelledError:  # e.g. a config change restarts this worker mid-job
-            await self._settle_cancelled(item)
+            if self._printer.job_bytes_sent:
+                await self._settle_cancelled(item)
+            else:  # stopped before a byte left: it simply waits for the next worker
+                await self._unsent(item)
             raise
+
+    async def _unsent(self, item: SpooledJob) -> None:
+        try:
+            await asyncio.shield(self._move(item, JobState.HELD, WORKER_STOPPED_UNSENT))
+        except SpoolError as exc:
+            log.error("job %s on %s: cannot put it back: %s", item.job.job_id, self.printer_id, exc)
 
     async def _settle_cancelled(self, item: SpooledJob) -> None:
         """Mark the cut-off job ``uncertain`` now, whatever happens to this task; if the

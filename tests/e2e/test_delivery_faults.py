@@ -26,6 +26,7 @@ from tests.e2e.stack import (
     stack,
     store_config,
 )
+from tests.faults.parts import SpoolDisk
 from tests.kds_web.netcut import CuttableProxy
 
 
@@ -184,3 +185,32 @@ async def test_a_report_written_while_the_link_drops_reaches_the_broker(
 def _via(settings: Any, port: int) -> Any:
     settings.broker = f"ws://127.0.0.1:{port}"
     return settings
+
+
+async def test_a_full_spool_disk_restarts_the_link_not_the_store_client(
+    tmp_path: Path, caplog: Any
+) -> None:
+    """Found by the fault run: a failed spool write ended the whole daemon (exit 1), so
+    every printer stopped. Now the link restarts; nothing unwritten was acknowledged, so
+    the broker sends it again once there is room."""
+    disk = SpoolDisk(tmp_path / "spool", size_mb=8)
+    problem = disk.mount()
+    assert problem is None, problem  # CI runs as root; tmpfs mounts work there
+    try:
+        async with stack(tmp_path) as st:
+            await put_config(st, kitchen_and_bar_only(st))
+            client = await st.start_client()
+            first = await st.submit(order(1, drinks=False))
+            await eventually(lambda: _all_in(st, [first], "printed"), what="first order")
+            disk.fill()
+            during = [await st.submit(order(n, drinks=False)) for n in range(2, 6)]
+            await asyncio.sleep(2.0)  # the writes fail meanwhile
+            assert st.client_task is not None and not st.client_task.done()
+            assert "spool write failed" in caplog.text  # the fault did happen
+            disk.drain()
+            await eventually(lambda: _all_in(st, during, "printed"), within=60, what="later")
+            texts = [r.text for r in st.printers["kitchen"].receipts]
+            assert_each_once_in_order(texts, [f"Burger {n}" for n in range(1, 6)])
+            assert client.link.phase.value == "online"
+    finally:
+        disk.unmount()

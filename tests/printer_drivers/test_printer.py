@@ -12,6 +12,7 @@ import pytest
 from printer_drivers import (
     Barrier,
     Printer,
+    PrintOutcome,
     PrintResult,
     RenderProfile,
     Timeouts,
@@ -85,19 +86,48 @@ async def test_paper_out_is_never_printed(emulator: PrinterEmulator) -> None:
 
 async def test_paper_running_out_mid_job_leaves_it_uncertain(emulator: PrinterEmulator) -> None:
     """Without the pre-check the bytes go out; the printer holds them, so no barrier."""
-    await emulator.set_state(paper="out")
     printer = open_printer(config(emulator.port), barrier_timeout=1, precheck=False)
     async with printer:
+        assert (await printer.print_job(chit("41"))).result is PrintResult.PRINTED
+        await emulator.set_state(paper="out")
         outcome = await asyncio.wait_for(printer.print_job(chit()), NEVER_HANGS_S)
         assert outcome.result is PrintResult.UNCERTAIN
         assert outcome.status.paper is Paper.OUT
         assert "barrier" in (outcome.reason or "")
         await emulator.set_state(paper="ok")  # the printer prints what it held …
-        await emulator.wait_receipts(1)
+        await emulator.wait_receipts(2)
         # … and the late barrier answer never confirms the next job by mistake
         outcome = await printer.print_job(chit("43"))
         assert outcome.result is PrintResult.PRINTED
-    assert [r.lines[1].text for r in await emulator.wait_receipts(2)] == ["#42", "#43"]
+    assert [r.lines[1].text for r in await emulator.wait_receipts(3)] == ["#41", "#42", "#43"]
+
+
+async def test_a_job_left_in_the_printer_never_confirms_the_next_connections_job() -> None:
+    """Found by the fault run: a client killed while its job sat in the printer (cover
+    open); restarted, its next job was confirmed by the old job's GS r answer arriving on
+    the new connection, while its own bytes were still in the buffer."""
+    async with PrinterEmulator(cps=600) as emulator:  # a chit takes a moment to print
+        await _left_in_the_printer(emulator)
+
+
+async def _left_in_the_printer(emulator: PrinterEmulator) -> None:
+    first = open_printer(config(emulator.port), barrier_timeout=3, precheck=False)
+    async with first:
+        assert (await printer_job(first, "50")).result is PrintResult.PRINTED
+        await emulator.set_state(cover_open=True)
+        outcome = await printer_job(first, "51")
+        assert outcome.result is PrintResult.UNCERTAIN  # held by the open cover
+    await emulator.set_state(cover_open=False)  # the old job prints now, answering late
+    second = open_printer(config(emulator.port), barrier_timeout=10)
+    async with second:
+        outcome = await printer_job(second, "52")
+        assert outcome.result is PrintResult.PRINTED
+        receipts = [r.lines[1].text for r in emulator.receipts]
+        assert receipts == ["#50", "#51", "#52"]  # on paper when it said so, not after
+
+
+async def printer_job(printer: Printer, code: str) -> PrintOutcome:
+    return await asyncio.wait_for(printer.print_job(chit(code)), NEVER_HANGS_S)
 
 
 @pytest.mark.parametrize("profile", ["default", "TM-T20II"])
@@ -112,7 +142,7 @@ async def test_hang_never_hangs_the_caller(emulator: PrinterEmulator, profile: s
         assert outcome.status.state is PrinterState.OFFLINE
         printer.precheck = False
         outcome = await asyncio.wait_for(printer.print_job(chit()), NEVER_HANGS_S)
-        assert outcome.result is PrintResult.UNCERTAIN
+        assert outcome.result is PrintResult.FAILED  # the fence is never answered: no job
         status = await asyncio.wait_for(printer.status(), NEVER_HANGS_S)
         assert not status.reachable and status.source is StatusSource.NONE
 

@@ -107,3 +107,17 @@ async def test_skewed_pc_expires_only_jobs_past_their_ttl(
         )
     finally:
         await spool.aclose()
+
+
+@pytest.mark.parametrize("restored_offset_h", [2, -2])
+def test_a_restored_offset_alone_never_expires_a_job(restored_offset_h: int) -> None:
+    """Found by the fault run: a PC restarted after its clock was set right expired every
+    held job with the offset kept from when it ran hours off (or the other way round)."""
+    local = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    clock = SkewedClock(local=lambda: local)
+    clock.restore(ClockReading(restored_offset_h * 3600.0, local))
+    fresh_until = local + timedelta(minutes=30)  # a job with 30 minutes left, by either clock
+    assert min(clock.now(), clock.local_now()) < fresh_until
+    assert clock.expiry_now() < fresh_until
+    clock.observe(local + timedelta(hours=restored_offset_h), local)  # measured again: trusted
+    assert clock.verified and clock.expiry_now() == clock.now()
