@@ -11,8 +11,9 @@ which is nothing next to a job's TTL.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -47,6 +48,31 @@ class ClockReading:
 
     offset_s: float
     measured_at: datetime
+    mono: float | None = None
+    """``time.monotonic()`` when it was taken: the system's clock since boot, shared by
+    every process and untouched when someone sets the wall clock."""
+    boot: str | None = None
+    """The boot it was taken in (``mono`` means nothing in another one)."""
+
+    def broker_now(self, boot: str | None, mono: float) -> datetime | None:
+        """The broker's time now, from this reading alone: exact within the same boot
+        however the PC's wall clock has been set since; None in another boot."""
+        if self.mono is None or self.boot is None or self.boot != boot:
+            return None
+        return self.measured_at + timedelta(seconds=mono - self.mono)
+
+
+#: Before expiry can be trusted: a time every ``expires_at`` is later than.
+NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def boot_id() -> str | None:
+    """This boot's id (Linux); None where it cannot be told."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 @dataclass
@@ -57,6 +83,8 @@ class SkewedClock:
     reading: ClockReading | None = None
     verified: bool = False
     """The offset was measured by this process (not restored from an earlier run)."""
+    mono: Callable[[], float] = time.monotonic
+    boot: str | None = field(default_factory=boot_id)
 
     @property
     def offset_s(self) -> float:
@@ -71,23 +99,32 @@ class SkewedClock:
         return self.local()
 
     def now(self) -> datetime:
-        """The broker's time, as well as this PC can tell."""
+        """The broker's time, as well as this PC can tell: the last reading plus the time
+        since by the monotonic clock (so setting the wall clock changes nothing), else
+        local time plus the last offset."""
+        if self.reading is not None:
+            anchored = self.reading.broker_now(self.boot, self.mono())
+            if anchored is not None:
+                return anchored
         return self.local() + timedelta(seconds=self.offset_s)
 
     def expiry_now(self) -> datetime:
-        """The time job expiry goes by. Until this process has measured the offset, the
-        PC's clock may have been changed since the restored measurement (set right after
-        running hours off, or the other way round): a job then expires only when both the
-        PC's own clock and the restored offset say it is past its time — dropping a fresh
-        ticket is worse than printing a stale one."""
+        """The time job expiry goes by. A reading from this boot holds however the wall
+        clock has been set since (found by the fault run: a PC restarted with its clock
+        hours ahead expired every held job). After a reboot, with no reading yet, the wall
+        clock may be anything (a dead CMOS battery): nothing expires until the broker has
+        been heard — printing a stale ticket beats dropping a fresh one."""
         if self.verified:
             return self.now()
-        return min(self.local(), self.now())
+        if self.reading is not None and self.reading.broker_now(self.boot, self.mono()):
+            return self.now()
+        return NEVER
 
     def observe(self, broker_now: datetime, local_now: datetime | None = None) -> ClockReading:
         """A welcome said the broker's clock reads ``broker_now`` (here at ``local_now``)."""
         local_now = local_now or self.local()
-        self.reading = ClockReading((broker_now - local_now).total_seconds(), broker_now)
+        offset = (broker_now - local_now).total_seconds()
+        self.reading = ClockReading(offset, broker_now, self.mono(), self.boot)
         self.verified = True
         return self.reading
 

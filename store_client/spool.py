@@ -140,12 +140,24 @@ class Spool:
             if not row:
                 return None
             saved = json.loads(row[0])
-            return ClockReading(float(saved["offset_s"]), datetime.fromisoformat(saved["at"]))
+            return ClockReading(
+                float(saved["offset_s"]),
+                datetime.fromisoformat(saved["at"]),
+                saved.get("mono"),
+                saved.get("boot"),
+            )
 
         return await self._run(read)
 
     async def save_clock_reading(self, reading: ClockReading) -> None:
-        value = json.dumps({"offset_s": reading.offset_s, "at": reading.measured_at.isoformat()})
+        value = json.dumps(
+            {
+                "offset_s": reading.offset_s,
+                "at": reading.measured_at.isoformat(),
+                "mono": reading.mono,
+                "boot": reading.boot,
+            }
+        )
 
         def write() -> None:
             with _tx(self._conn):

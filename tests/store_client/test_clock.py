@@ -12,7 +12,7 @@ import pytest
 from printer_drivers.emulator import PrinterEmulator
 from protocol import JobState, StreamPosition
 from protocol.config import PrinterConfig, VersionedStoreConfig
-from store_client.clock import ClockReading, SkewedClock, shifted, system_clock
+from store_client.clock import NEVER, ClockReading, SkewedClock, shifted, system_clock
 from store_client.spool import Spool
 from store_client.worker import PrinterWorker
 from tests.store_client.factories import NOW, make_job
@@ -23,11 +23,13 @@ TWO_HOURS = timedelta(hours=2)
 
 def test_observe_measures_broker_minus_local_and_corrects_now() -> None:
     local = [NOW + TWO_HOURS]  # this PC runs two hours ahead
-    clock = SkewedClock(local=lambda: local[0])
+    ticks = [50.0]
+    clock = SkewedClock(local=lambda: local[0], mono=lambda: ticks[0], boot="b")
     assert clock.now() == NOW + TWO_HOURS and not clock.skewed  # nothing measured yet
     reading = clock.observe(broker_now=NOW)
-    assert reading == ClockReading(-7200.0, NOW) and clock.offset_s == -7200.0
+    assert reading == ClockReading(-7200.0, NOW, 50.0, "b") and clock.offset_s == -7200.0
     local[0] += timedelta(seconds=10)
+    ticks[0] += 10.0
     assert clock.now() == NOW + timedelta(seconds=10)
     assert clock.local_now() == NOW + TWO_HOURS + timedelta(seconds=10)
     assert clock.skewed and clock.describe() == "this PC's clock is 2h 0m ahead of the broker"
@@ -109,15 +111,28 @@ async def test_skewed_pc_expires_only_jobs_past_their_ttl(
         await spool.aclose()
 
 
-@pytest.mark.parametrize("restored_offset_h", [2, -2])
-def test_a_restored_offset_alone_never_expires_a_job(restored_offset_h: int) -> None:
-    """Found by the fault run: a PC restarted after its clock was set right expired every
-    held job with the offset kept from when it ran hours off (or the other way round)."""
-    local = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-    clock = SkewedClock(local=lambda: local)
-    clock.restore(ClockReading(restored_offset_h * 3600.0, local))
-    fresh_until = local + timedelta(minutes=30)  # a job with 30 minutes left, by either clock
-    assert min(clock.now(), clock.local_now()) < fresh_until
-    assert clock.expiry_now() < fresh_until
-    clock.observe(local + timedelta(hours=restored_offset_h), local)  # measured again: trusted
-    assert clock.verified and clock.expiry_now() == clock.now()
+@pytest.mark.parametrize("jump_h", [4, -4])
+def test_a_wall_clock_set_after_the_reading_does_not_move_expiry(jump_h: int) -> None:
+    """Found by the fault run: restarted with its wall clock hours ahead, a PC expired every
+    held job, since the offset it restored was measured before the clock was set."""
+    true = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    ticks = [100.0]
+    before = SkewedClock(local=lambda: true, mono=lambda: ticks[0], boot="b1")
+    saved = before.observe(true, true)  # in step when measured
+    ticks[0] += 60.0  # a minute later the process restarts, the wall clock set wrong
+    after = SkewedClock(local=lambda: true + timedelta(hours=jump_h), mono=lambda: ticks[0],
+                        boot="b1")  # fmt: skip
+    after.restore(saved)
+    assert not after.verified
+    assert after.expiry_now() == true + timedelta(minutes=1)  # the broker's time, all the same
+    assert after.now() == true + timedelta(minutes=1)
+
+
+def test_after_a_reboot_nothing_expires_until_the_broker_is_heard() -> None:
+    true = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    saved = SkewedClock(local=lambda: true, mono=lambda: 5.0, boot="b1").observe(true, true)
+    rebooted = SkewedClock(local=lambda: true + timedelta(hours=9), mono=lambda: 1.0, boot="b2")
+    rebooted.restore(saved)
+    assert rebooted.expiry_now() == NEVER  # the wall clock may be anything after a reboot
+    rebooted.observe(true, true + timedelta(hours=9))
+    assert rebooted.expiry_now() == true
