@@ -87,17 +87,26 @@ class SnapshotJob:
 
 
 def snapshot_jobs(docs: Iterable[str], offsets: dict[str, int]) -> list[SnapshotJob]:
-    """Live job records (JSON docs) in stream order: by the ``offsets`` the stream still
-    holds; jobs trimmed from it are older than all of those and come first, by
-    ``created_at``."""
-    jobs = []
+    """Live job records (JSON docs) in stream order: by the ``offsets`` the stream holds.
+    A job it does not hold is either older (trimmed from it: those go first) or newer
+    (committed while it was read: those go last), told apart by ``created_at``."""
+    found: list[SnapshotJob] = []
+    missing: list[SnapshotJob] = []
     for doc in docs:
         rec = json.loads(doc)
         job = rec["job"]
         offset = offsets.get(job["job_id"], 0)
-        jobs.append(SnapshotJob(job["job_id"], offset, rec["state"], job))
-    jobs.sort(key=lambda j: (j.offset, str(j.job["created_at"]), j.job_id))
-    return jobs
+        (found if offset else missing).append(SnapshotJob(job["job_id"], offset, rec["state"], job))
+    found.sort(key=lambda j: j.offset)
+    missing.sort(key=lambda j: (_created(j), j.job_id))
+    oldest = min((_created(j) for j in found), default=None)
+    older = [j for j in missing if oldest is None or _created(j) < oldest]
+    newer = [j for j in missing if oldest is not None and _created(j) >= oldest]
+    return [*older, *found, *newer]
+
+
+def _created(job: SnapshotJob) -> datetime:
+    return datetime.fromisoformat(str(job.job["created_at"]))
 
 
 def snapshot_pages(

@@ -107,3 +107,20 @@ def test_kds_session_filters_and_counts() -> None:
     assert all_day(plan.tickets) == {"Double cheeseburger": 2, "宫保鸡丁": 1, "Iced lemon tea": 2}
     snap = session.snapshot("e", 7)
     assert snap.tickets == () and snap.all_day == {}
+
+
+def test_snapshot_order_puts_jobs_the_stream_read_missed_by_their_age() -> None:
+    """A job committed while the snapshot read the stream is in the record scan but not
+    at an offset yet: it goes after the ones that are, not first (found in CI by
+    test_kill_9_with_50_jobs_spooled); one trimmed from the stream goes before them."""
+    import json
+
+    from broker.session_store import snapshot_jobs
+
+    def doc(job_id: str, minute: int) -> str:
+        job = {"job_id": job_id, "created_at": f"2026-11-29T12:{minute:02d}:00+00:00"}
+        return json.dumps({"job": job, "state": "spooled"})
+
+    docs = [doc("new", 30), doc("b", 20), doc("a", 10), doc("trimmed", 5)]
+    ordered = snapshot_jobs(docs, {"a": 7, "b": 8})
+    assert [j.job_id for j in ordered] == ["trimmed", "a", "b", "new"]
