@@ -92,6 +92,7 @@ async def start_node(procs: Procs, store_url: str, log: Path) -> Node:
         "PASSLINE_SECRET": SECRET,
         "PASSLINE_INGEST_RATE": "0",
         "PASSLINE_HELLO_RATE": "0",
+        "PASSLINE_WS_MAX_PER_ADDRESS": "0",  # every simulated store is on 127.0.0.1
         "PASSLINE_PING_INTERVAL": "60",
         "PASSLINE_LOG_LEVEL": "warning",
     }

@@ -21,11 +21,13 @@ from broker.auth import check_secret
 from broker.config import Settings
 from broker.fastpath import FastSubmit
 from broker.fleet import FleetState
+from broker.http_limits import BodyGuard, BodyLimits, header_deadline_protocol
 from broker.hub import Hub
 from broker.kitchen import Kitchen
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders
+from broker.pages import PageConfig
 from broker.rest import Api, build_app
 from broker.storage import Backend, open_storage
 from broker.ws import Services, WsServer
@@ -93,8 +95,12 @@ def _http(settings: Settings, api: Api) -> tuple[_EmbeddedUvicorn, socket.socket
     host, port = settings.http_addr()
     sock = socket.create_server((host, port), reuse_port=False)
     sock.setblocking(False)
+    cap = settings.http_max_connections
     config = uvicorn.Config(
         FastSubmit(build_app(api, STATIC_DIR), api),
+        http=header_deadline_protocol(settings.http_header_timeout),
+        timeout_keep_alive=settings.http_keepalive_timeout,
+        limit_concurrency=cap + 1 if cap else None,  # uvicorn counts the asking one too
         lifespan="off",
         access_log=False,
         log_config=None,
@@ -121,6 +127,14 @@ async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
             limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
             api = Api(storage, services.orders, services.fleet, services.metrics, secret, limiter)
             server, sock = _http(settings, api)
+            server.config.app = PageConfig(  # /kds/config.json &c. need the bound ws port
+                server.config.app,
+                public_ws=settings.public_ws,
+                ws_port=ws.port,
+                ws_tls=bool(settings.tls_cert),
+            )
+            # outermost, before any routing: body limits and the token before the body
+            server.config.app = BodyGuard(server.config.app, api, BodyLimits.of(settings))
             serving = tasks.create_task(server.serve(sockets=[sock]))
             broker = Broker(settings, storage, services, ws, server, sock)
             try:

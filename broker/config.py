@@ -38,6 +38,11 @@ class Settings:
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     hello_timeout: float = 10.0
+    """Seconds from TCP accept until a store link has sent its hello (else 4002); it also
+    bounds every websocket handshake."""
+    browser_hello_timeout: float = 5.0
+    """Seconds from TCP accept until a KDS/HQ socket, unauthenticated until then, has sent
+    its hello (else 4002)."""
     close_timeout: float = 10.0
     ingest_rate: float = 500.0
     """Ingest requests per second per token (0 = unlimited); batches count per order."""
@@ -45,6 +50,30 @@ class Settings:
     hello_rate: float = 50.0
     """Websocket handshakes per second per client address (0 = unlimited)."""
     hello_burst: int = 500
+    store_hello_rate: float = 2.0
+    """Websocket handshakes per second per store and per token (0 = unlimited): HTTP 429
+    for a store link, close 4003 after a screen's hello."""
+    store_hello_burst: int = 30
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``10.0.0.0/8``) of reverse proxies and load balancers: a
+    websocket from one of them counts as the client its X-Forwarded-For names."""
+    ws_max_connections: int = 50_000
+    """Websocket connections per node, handshakes included (HTTP 503 past it; 0 = no cap)."""
+    ws_max_per_address: int = 1000
+    """Websocket connections per client address (HTTP 429 past it; 0 = no cap)."""
+    max_body: int = 1024 * 1024
+    """Bytes a REST request body may have (413 before reading it; bodiless methods: 0)."""
+    max_batch_body: int = 8 * 1024 * 1024
+    """The same for ``POST /v1/orders:batch`` (up to 500 orders)."""
+    http_header_timeout: float = 10.0
+    """Seconds an HTTP connection has for its request line and headers, from connect
+    or from the first byte of a later request."""
+    http_body_timeout: float = 30.0
+    """Seconds a request body has to arrive in full (else 408)."""
+    http_keepalive_timeout: int = 5
+    """Seconds an idle keep-alive HTTP connection is kept."""
+    http_max_connections: int = 10_000
+    """Open HTTP connections (past it requests get 503; 0 = no cap)."""
     link_msg_rate: float = 500.0
     """Messages per second one websocket link may send (0 = unlimited); past the burst
     the link is closed with 4008 (DESIGN.md §8.5)."""
@@ -53,6 +82,10 @@ class Settings:
     drain_timeout: float = 20.0
     tls_cert: str | None = None
     tls_key: str | None = None
+    public_ws: str | None = None
+    """The websocket base the browser pages are told to use (``GET /kds/config.json``,
+    DESIGN.md §8.4), e.g. ``wss://passline.example.com``; unset: this broker's ws port on
+    the host the page was loaded from."""
     log_level: str = "info"
 
     def http_addr(self) -> tuple[str, int]:
@@ -104,6 +137,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _coerce(kind: Any, value: Any, name: str) -> Any:
     text = str(kind)
+    if "tuple" in text:  # a TOML array, or a comma-separated string (environment)
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ValueError(f"{name} must be a list of strings")
+        return tuple(i.strip() for i in items if i.strip())
     if "float" in text:
         return float(value)
     if "int" in text and "str" not in text:

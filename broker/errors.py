@@ -55,6 +55,20 @@ class Forbidden(BrokerError):
     title = "Forbidden"
 
 
+class ContentTooLarge(BrokerError):
+    """A request body over its route's limit, refused before it is read (DESIGN.md §8.4)."""
+
+    status = 413
+    title = "Content too large"
+
+
+class RequestTimeout(BrokerError):
+    """A request body that did not arrive in time (a slow or stalled sender)."""
+
+    status = 408
+    title = "Request timeout"
+
+
 class RateLimited(BrokerError):
     status = 429
     title = "Too many requests"

@@ -3,7 +3,9 @@
 Profiling a submit burst showed FastAPI's routing, dependency solving and exception
 middleware costing more CPU than the submit itself. This ASGI wrapper answers exactly what
 the FastAPI route answers (same auth, rate limit, problem+json errors, bodies); every other
-request, and the OpenAPI description of this one, still goes to the FastAPI app.
+request, and the OpenAPI description of this one, still goes to the FastAPI app. Body
+size, the token-before-body check and the body deadline are ``http_limits.BodyGuard``'s,
+in front of both.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.auth import Scope as TokenScope
 from broker.auth import bearer
-from broker.errors import BrokerError, InvalidRequest
+from broker.errors import BrokerError
 from broker.rest import Api, broker_problem, json_response, validation_problem
 from protocol.orders import Order
 
 PATH = "/v1/orders"
-MAX_BODY = 1024 * 1024
 
 
 class FastSubmit:
@@ -62,15 +63,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _body(receive: Receive) -> bytes:
     chunks: list[bytes] = []
-    size = 0
     while True:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
             raise BrokerError("client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise InvalidRequest(f"body over {MAX_BODY} bytes", [{"loc": [], "msg": "too large"}])
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -1,4 +1,5 @@
-"""Token buckets: ingest per token, websocket hellos per address (DESIGN.md §7)."""
+"""Token buckets: ingest per token; websocket handshakes per address, per store and per
+token (``admission.Admission``); messages per link (DESIGN.md §7)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ class RateLimiter:
         self.burst = burst
         self.clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s bucket (its connection is gone)."""
+        self._buckets.pop(key, None)
 
     def take(self, key: str, cost: float = 1.0) -> float:
         if self.rate <= 0:

@@ -24,6 +24,12 @@ class Metrics:
         self.sent = Counter(
             "passline_ws_messages_sent_total", "Messages written to peers", ["path"], registry=r
         )
+        self.refused = Counter(
+            "passline_ws_refused_total",
+            "Websocket connections refused by a limit (node, address, address_rate, store, token)",
+            ["limit"],
+            registry=r,
+        )
         self.slow = Counter(
             "passline_ws_slow_consumers_total", "Peers closed with 4001", registry=r
         )

@@ -3,7 +3,9 @@
 A thin pump around the session cores: decode a frame, ask the core or a service, enqueue
 the answer. Every refusal maps to a close code: 1007 undecodable, 1008 policy/auth,
 1009 too big (websockets enforces ``max_size``), 4001 slow consumer, 4002 no hello in
-time, 4502 protocol unsupported, 4503 taken over, 1012 on drain.
+time, 4003 too many handshakes for a store or token, 4502 protocol unsupported, 4503 taken
+over, 1012 on drain. Before that, the handshake itself may be refused by ``Admission``
+(HTTP 503/429: connection caps and handshake rates, docs/security.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from broker.admission import Admission, Refusal
 from broker.auth import Claims, Scope, TokenCache, bearer
 from broker.config import Settings
 from broker.errors import StorageError, Unauthorized
@@ -102,6 +105,54 @@ def _path(conn: ServerConnection) -> str:
     return urlsplit(conn.request.path).path
 
 
+class Link(ServerConnection):
+    """A connection that keeps what its handshake learned (client address, claims) on
+    itself: it goes with the connection, however the handshake ends. Its places in
+    ``Admission`` are taken at the TCP accept and given back when the socket closes."""
+
+    admission: Admission  # set per server by ``_link_class``
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.accepted_at = self.loop.time()
+        self.address: str | None = None
+        self.claims: Claims | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.accepted_at = self.loop.time()
+        self.address = self.admission.connected(_peer(transport))
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.admission.disconnected(self.address)
+
+
+def _link_class(admission: Admission) -> type[Link]:
+    class BoundLink(Link):
+        pass
+
+    BoundLink.admission = admission
+    return BoundLink
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peername = transport.get_extra_info("peername")
+    return str(peername[0]) if isinstance(peername, tuple) and peername else "?"
+
+
+def _claims_of(conn: ServerConnection) -> Claims:
+    assert isinstance(conn, Link) and conn.claims is not None  # set by process_request
+    return conn.claims
+
+
+def _refuse(conn: ServerConnection, refusal: Refusal, metrics: Metrics) -> Response:
+    metrics.refused.labels(refusal.limit).inc()
+    response = conn.respond(refusal.status, refusal.reason + "\n")
+    response.headers["Retry-After"] = refusal.retry_after
+    return response
+
+
 class WsServer:
     def __init__(self, services: Services, secret: str) -> None:
         self.s = services
@@ -109,8 +160,7 @@ class WsServer:
         self._tokens = TokenCache(secret)
         self.links: dict[str, StorePeer] = {}
         self.peers: set[StorePeer | KdsPeer | HqPeer] = set()
-        self._claims: dict[ServerConnection, Claims] = {}
-        self._hellos = RateLimiter(self.settings.hello_rate, self.settings.hello_burst)
+        self.admission = Admission(self.settings)
         self._link_msgs = RateLimiter(self.settings.link_msg_rate, self.settings.link_msg_burst)
         services.storage.listen_takeover(self._taken_over)
         self.server: Server | None = None
@@ -134,6 +184,7 @@ class WsServer:
             ping_timeout=st.ping_timeout,
             close_timeout=st.close_timeout,
             open_timeout=st.hello_timeout,
+            create_connection=_link_class(self.admission),
             backlog=LISTEN_BACKLOG,  # a reconnect storm must not overflow the accept queue
             **kwargs,
         )
@@ -160,12 +211,13 @@ class WsServer:
         path = urlsplit(request.path).path
         if path not in SUBPROTOCOLS:
             return conn.respond(HTTPStatus.NOT_FOUND, "no websocket endpoint here\n")
-        addr = conn.remote_address[0] if conn.remote_address else "?"
-        wait = self._hellos.take(str(addr))
-        if wait > 0:
-            resp = conn.respond(HTTPStatus.TOO_MANY_REQUESTS, "too many connection attempts\n")
-            resp.headers["Retry-After"] = str(max(1, round(wait)))
-            return resp
+        assert isinstance(conn, Link)
+        peer = _peer(conn.transport)
+        forwarded = request.headers.get_all("X-Forwarded-For")
+        conn.address = self.admission.identify(peer, conn.address, forwarded)
+        refusal = self.admission.admit(conn.address)
+        if refusal is not None:
+            return _refuse(conn, refusal, self.s.metrics)
         if path != STORE_PATH:
             return None  # browsers authenticate with their first message
         try:
@@ -176,7 +228,10 @@ class WsServer:
             return resp
         if claims.scope is not Scope.STORE:
             return conn.respond(HTTPStatus.FORBIDDEN, "a store token is needed here\n")
-        self._claims[conn] = claims
+        refusal = self.admission.admit_token(claims.store, claims.jti)
+        if refusal is not None:
+            return _refuse(conn, refusal, self.s.metrics)
+        conn.claims = claims  # on the connection: nothing to clean up if the handshake fails
         return None
 
     def select_subprotocol(
@@ -197,7 +252,7 @@ class WsServer:
         try:
             async with asyncio.TaskGroup() as tasks:
                 if path == STORE_PATH:
-                    await self._store(conn, tasks, self._claims.pop(conn))
+                    await self._store(conn, tasks, _claims_of(conn))
                 elif path == KDS_PATH:
                     await self._kds(conn, tasks)
                 else:
@@ -216,7 +271,7 @@ class WsServer:
         except* ConnectionClosed:
             pass
         finally:
-            self._claims.pop(conn, None)
+            self._link_msgs.forget(str(conn.id))
             gauge.dec()
 
     async def _recv(self, conn: ServerConnection, adapter: TypeAdapter[T], binary: bool) -> T:
@@ -231,11 +286,18 @@ class WsServer:
             raise Refused(exc.code, exc.reason) from None
 
     async def _hello(self, conn: ServerConnection, adapter: TypeAdapter[T], binary: bool) -> T:
+        """The first message, due a deadline after the TCP accept: the handshake spends
+        from it too. Screens (JSON) are unauthenticated until their hello and get the
+        shorter ``browser_hello_timeout``; store links showed their token already."""
+        st = self.settings
+        budget = st.hello_timeout if binary else st.browser_hello_timeout
+        start = conn.accepted_at if isinstance(conn, Link) else conn.loop.time()
         try:
-            async with asyncio.timeout(self.settings.hello_timeout):
+            async with asyncio.timeout_at(start + budget):
                 return await self._recv(conn, adapter, binary)
         except TimeoutError:
-            raise Refused(CloseCode.HELLO_TIMEOUT, "no hello in time") from None
+            reason = f"no hello within {budget:g} s of connecting"
+            raise Refused(CloseCode.HELLO_TIMEOUT, reason) from None
 
     # -- store link ------------------------------------------------------------------------
     async def _store(
@@ -446,6 +508,11 @@ class WsServer:
             raise Refused(CloseCode.POLICY, exc.detail) from None
         if claims.scope is not scope:
             raise Refused(CloseCode.POLICY, f"a {scope.value} token is needed here")
+        refusal = self.admission.admit_token(claims.store, claims.jti)
+        if refusal is not None:
+            self.s.metrics.refused.labels(refusal.limit).inc()
+            reason = f"{refusal.reason}: retry in {refusal.retry_after} s"
+            raise Refused(CloseCode.RATE_LIMITED, reason)
         return claims
 
     async def _kds(self, conn: ServerConnection, tasks: asyncio.TaskGroup) -> None:

@@ -136,16 +136,17 @@ class Demo:
             r.raise_for_status()
 
     def urls(self) -> dict[str, str]:
+        """The screens' links; they learn the ws port from the broker (DESIGN.md §8.4)."""
         kds = self.token("kds", store=data.STORE_ID)
-        base, ws = self.http_url, self.ws_url
+        base = self.http_url
         urls = {
             f"KDS {s['station_id']}": f"{base}/kds/?store={data.STORE_ID}&station={s['station_id']}"
-            f"&token={kds}&ws={ws}"
+            f"&token={kds}"
             for s in data.STATIONS
             if not s.get("expo")
         }
-        urls["Expo"] = f"{base}/kds/expo/?store={data.STORE_ID}&station=expo&token={kds}&ws={ws}"
-        urls["HQ"] = f"{base}/hq/?token={self.token('hq')}&ws={ws}"
+        urls["Expo"] = f"{base}/kds/expo/?store={data.STORE_ID}&station=expo&token={kds}"
+        urls["HQ"] = f"{base}/hq/?token={self.token('hq')}"
         urls["API docs"] = f"{base}/docs"
         return urls
 

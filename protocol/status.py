@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import model_validator
+from pydantic import StringConstraints, model_validator
 
 from protocol.base import Frozen, Timestamp
 
@@ -102,6 +102,10 @@ class PrinterStatus(Frozen):
     """When this status (its state and error bits) was first seen."""
     state: PrinterState = PrinterState.OFFLINE
     reasons: tuple[str, ...] = ()
+    detail: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    """Why, in words, when the store client knows more than the fields say: e.g.
+    ``transport not allowed on this PC: file:///etc/x`` (DESIGN.md §8.3); null when there
+    is nothing to add."""
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -36,6 +36,7 @@ from protocol.jobs import JobState
 from protocol.status import PrinterState, PrinterStatus
 from store_client.errors import SpoolError
 from store_client.spool import Spool, SpooledJob
+from store_client.transport_policy import TransportNotAllowed, TransportPolicy
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class WorkerSettings:
     """An unchanged status is re-reported this often."""
     connect_timeout_s: float = 3.0
     barrier_timeout_s: float = 10.0
+    transports: TransportPolicy = field(default_factory=TransportPolicy)
+    """What this PC lets a printer's transport open (``--allow-transport``)."""
 
 
 Clock = Callable[[], datetime]
@@ -99,6 +102,8 @@ class PrinterWorker:
         self.status: PrinterStatus | None = None
         self._reported_at: datetime | None = None
         self._held_since: datetime | None = None
+        self.refused: str | None = None
+        """Why this PC will not open the printer's transport; None when it may."""
 
     @property
     def printer_id(self) -> str:
@@ -109,6 +114,12 @@ class PrinterWorker:
 
     async def open(self) -> None:
         s = self._settings
+        try:
+            s.transports.check(self.config.transport)
+        except TransportNotAllowed as exc:  # never opened, not even tried (DESIGN.md §8.3)
+            self.refused = str(exc)
+            log.error("printer %s: %s", self.printer_id, exc)
+            return
         self._printer = open_printer(
             self.config,
             connect_timeout=s.connect_timeout_s,
@@ -135,6 +146,9 @@ class PrinterWorker:
         """Do one unit of work; returns how long to wait before the next (0: go on)."""
         window = await self._spool.pending(self.printer_id, PENDING_WINDOW)
         pending = await self._settle_found_printing(window)
+        if self.refused is not None:
+            await self._refuse(pending, self.refused)
+            return 0.0 if len(window) == PENDING_WINDOW else self._settings.idle_poll_s
         pending = await self._expire(pending)
         if not pending and len(window) == PENDING_WINDOW:
             return 0.0  # that window expired: more jobs wait behind it
@@ -152,6 +166,13 @@ class PrinterWorker:
         self._held_since = None
         await self._print(pending[0])
         return 0.0
+
+    async def _refuse(self, pending: list[SpooledJob], reason: str) -> None:
+        """A printer whose transport this PC refuses: offline with the reason (HQ shows
+        it), and every job for it ``failed`` with that reason — a config error."""
+        self._observe(PrinterStatus(reachable=False, since=self._clock(), detail=reason))
+        for item in pending:
+            await self._move(item, JobState.FAILED, reason)
 
     async def _sleep(self, delay: float) -> None:
         try:

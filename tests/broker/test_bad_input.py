@@ -94,7 +94,7 @@ async def test_bad_kds_frames(ep: Endpoints, store: str) -> None:
 async def test_hello_must_come_in_time(broker_with: Any) -> None:
     from websockets.asyncio.client import connect
 
-    async with broker_with(hello_timeout=0.3) as (_, ep):
+    async with broker_with(hello_timeout=0.3, browser_hello_timeout=0.3) as (_, ep):
         ws = await connect(
             f"{ep.ws}/v1/ws/kds", subprotocols=["passline.v1.json"], open_timeout=WAIT
         )  # type: ignore[list-item]

@@ -102,14 +102,13 @@ class Store:
             "store": self.store_id,
             "station": station,
             "token": token("kds", store=self.store_id),
-            "ws": self.broker.ws,
             **extra,
         }
         path = "/kds/expo/" if expo else "/kds/"
         return f"{self.broker.http}{path}?{urlencode(q)}"
 
     def hq_url(self, **extra: str) -> str:
-        q = {"token": token("hq"), "ws": self.broker.ws, **extra}
+        q = {"token": token("hq"), **extra}
         return f"{self.broker.http}/hq/?{urlencode(q)}"
 
     def submit(self, items: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
@@ -137,6 +136,12 @@ class Store:
     def close(self) -> None:
         self.hq.close()
         self.ingest.close()
+
+
+def tell_ws(page: Any, base: str) -> None:
+    """Make the page's ``config.json`` name ``base`` as its websocket base, as a broker
+    with ``public_ws`` set would (e.g. a proxy in front of its ws port)."""
+    page.route("**/config.json", lambda route: route.fulfill(json={"ws": base}))
 
 
 def save_screenshot(page: Any, name: str) -> None:

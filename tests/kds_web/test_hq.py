@@ -98,6 +98,25 @@ def test_hq_shows_paper_out_and_its_recovery(
     assert page.js_errors == []
 
 
+def test_hq_says_why_a_printer_is_refused_on_its_store_pc(
+    broker: RunningBroker, store: Store, site: Site, new_page: Any, tmp_path: Path
+) -> None:
+    """Issue 14 point 3: a config naming a file on the cashier PC is refused there."""
+    config, _ = printer_config(store, site, ["Hot line"])
+    target = tmp_path / "passwd"
+    config["printers"][0]["transport"] = f"file://{target}"
+    store.configure(config)
+    page = new_page(store.hq_url())
+    site.store_client(broker.ws, store.store_id, token("store", store=store.store_id))
+    chip = printer_chip(page, store.store_id, "hot-line")
+    expect(chip).to_have_attribute("data-state", "offline")
+    expect(chip.locator(".p-detail")).to_have_text(
+        f"transport not allowed on this PC: file://{target} (see store-client --allow-transport)"
+    )
+    assert not target.exists()
+    assert page.js_errors == []
+
+
 def test_order_text_and_store_names_are_text_on_hq(
     broker: RunningBroker, store: Store, new_page: Any
 ) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.kds_web.helpers import RunningBroker, Store, item, station_config
+from tests.kds_web.helpers import RunningBroker, Store, item, station_config, tell_ws
 from tests.kds_web.netcut import CuttableProxy
 from tests.kds_web.test_station import live, ticket_card
 
@@ -49,8 +49,8 @@ def test_a_cut_link_shows_and_resumes_without_reload_or_doubles(
 
     page = new_page()
     sent = hellos(page)
-    url = store.kds_url("grill", ws=f"ws://127.0.0.1:{ws.port}")
-    page.goto(url.replace(store.broker.http, f"http://127.0.0.1:{http.port}"))
+    tell_ws(page, f"ws://127.0.0.1:{ws.port}")
+    page.goto(store.kds_url("grill").replace(store.broker.http, f"http://127.0.0.1:{http.port}"))
     live(page)
     expect(ticket_card(page, before["order_id"])).to_be_visible()
     page.evaluate("window.__sameDocument = true")
@@ -101,11 +101,9 @@ def test_an_action_taken_offline_shows_at_once_and_reaches_the_broker_later(
     store.configure(station_config())
     order = store.submit([item("1", "宫保鸡丁")], table="3")
     mirror = new_page(store.kds_url("grill"))  # on the wired network
-    page = new_page(
-        store.kds_url("grill", ws=f"ws://127.0.0.1:{ws.port}").replace(
-            store.broker.http, f"http://127.0.0.1:{http.port}"
-        )
-    )
+    page = new_page()
+    tell_ws(page, f"ws://127.0.0.1:{ws.port}")
+    page.goto(store.kds_url("grill").replace(store.broker.http, f"http://127.0.0.1:{http.port}"))
     live(page)
     live(mirror)
     expect(ticket_card(page, order["order_id"])).to_be_visible()

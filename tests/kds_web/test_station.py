@@ -269,8 +269,9 @@ def test_a_screen_without_settings_asks_for_them(store: Store, new_page: Any) ->
     store.configure(station_config())
     page = new_page(f"{store.broker.http}/kds/")
     expect(page.locator("form.setup")).to_be_visible()
+    expect(page.locator("#setup-ws")).to_have_count(0)  # the broker says where (§8.4)
     params = parse_qs(urlsplit(store.kds_url("bar")).query)
-    for name in ("store", "station", "token", "ws"):
+    for name in ("store", "station", "token"):
         page.locator(f"#setup-{name}").fill(params[name][0])
     page.locator("form.setup button").click()
     live(page)

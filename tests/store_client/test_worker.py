@@ -16,6 +16,7 @@ from protocol import JobState, PrinterStatus, StreamPosition
 from protocol.config import PrinterConfig, VersionedStoreConfig
 from store_client.errors import SpoolError
 from store_client.spool import Spool
+from store_client.transport_policy import TransportPolicy
 from store_client.worker import PrinterWorker, WorkerSettings
 from tests.store_client.factories import NOW, make_job
 
@@ -350,6 +351,41 @@ class worker_printer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.worker.close()
+
+
+async def test_a_transport_this_pc_refuses_is_never_opened(emulators, spool, tmp_path) -> None:
+    """DESIGN.md §8.3: a config naming file:///… is a config error, not a file write."""
+    kitchen, receipt = emulators
+    target = tmp_path / "crontab"
+    config = store_config(kitchen.port, receipt.port).model_copy(
+        update={
+            "printers": (PrinterConfig(printer_id="x", name="X", transport=f"file://{target}"),)
+        }
+    )
+    host = Host(config)
+    worker = PrinterWorker(config.printers[0], spool, host, FAST)
+    job = make_job(1, printer_id="x")
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[job])
+    async with worker_printer(worker):
+        await steps(worker, 3)
+    assert not target.exists()
+    done = await spool.get(job.job_id)
+    assert done is not None and done.state is JobState.FAILED
+    assert (
+        done.reason
+        == f"transport not allowed on this PC: file://{target} (see store-client --allow-transport)"
+    )
+    printer_id, status = host.statuses[-1]
+    assert (printer_id, status.state, status.detail) == ("x", "offline", done.reason)
+    # allowed on this PC by its own settings, the same config prints there
+    allowed = WorkerSettings(transports=TransportPolicy.with_extra([f"file://{tmp_path}/"]))
+    again = PrinterWorker(config.printers[0], spool, host, allowed)
+    await spool.apply(
+        position=StreamPosition(epoch="e", offset=2), jobs=[make_job(2, printer_id="x")]
+    )
+    async with worker_printer(again):
+        await steps(again, 2)
+    assert b"Burger 2" in target.read_bytes()
 
 
 _ = datetime

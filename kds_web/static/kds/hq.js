@@ -3,7 +3,7 @@
 // Built for thousands of stores: state lives in maps, only the visible page is rendered.
 
 import { h, replaceChildren, clock, age } from './dom.js';
-import { param, loadSaved, save, resolveWsBase, wsUrl } from './params.js';
+import { param, loadSaved, save, resolveWsBase, wsUrl, dropFromUrl } from './params.js';
 import { Link } from './link.js';
 import { linkText } from './linkbar.js';
 import { setupForm } from './setup.js';
@@ -17,19 +17,19 @@ var NEVER_BEFORE = Date.UTC(2001, 0, 1); // a link "since" before this means it 
 
 export function startHq(root) {
   var saved = loadSaved(SAVED_KEY);
-  var cfg = { token: param('token') || saved.token, ws: param('ws') || saved.ws || null, probe: param('probe') };
+  var cfg = { token: param('token') || saved.token, probe: param('probe') };
   if (!cfg.token) {
     setupForm(root, {
       title: 'HQ dashboard',
       fields: [
         ['token', 'Token (hq scope)', cfg.token],
-        ['ws', 'Websocket address (optional, e.g. ws://10.0.0.5:8765)', cfg.ws],
       ],
     });
     return;
   }
-  save(SAVED_KEY, { token: cfg.token, ws: cfg.ws });
-  resolveWsBase({ ws: cfg.ws }).then(function (base) {
+  // the websocket address is the broker's to say (params.js), so ?ws= is ignored
+  if (save(SAVED_KEY, { token: cfg.token })) dropFromUrl(['token', 'ws']);
+  resolveWsBase().then(function (base) {
     new Hq(root, cfg, wsUrl(base, '/v1/ws/hq')).start();
   });
 }
@@ -331,6 +331,8 @@ Hq.prototype.storeRow = function (s, sev, now) {
                 return h('span', { class: 'chip', dataset: { chip: c }, text: c });
               }),
               psince && st !== 'ready' ? h('span', { class: 'p-since', text: 'for ' + age((now - psince) / 1000) }) : null,
+              // why, in words, when the store client knows (e.g. a transport this PC refuses)
+              p.status && p.status.detail ? h('span', { class: 'p-detail', text: p.status.detail }) : null,
             ]);
           })
         : h('span', { class: 'muted', text: 'no printers' })

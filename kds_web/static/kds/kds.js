@@ -3,7 +3,7 @@
 // chef's actions at once and reconciles them with the broker (kds_state.js).
 
 import { h, replaceChildren, clock, duration } from './dom.js';
-import { param, loadSaved, save, resolveWsBase, wsUrl, newRef } from './params.js';
+import { param, loadSaved, save, resolveWsBase, wsUrl, dropFromUrl, newRef } from './params.js';
 import { Link } from './link.js';
 import { StationState } from './kds_state.js';
 import { ticketCard, expoCard, paginate, timerClass } from './kds_view.js';
@@ -23,7 +23,6 @@ export function startKds(root, isExpoPath) {
     store: param('store') || saved.store,
     station: param('station') || saved.station || (isExpoPath ? 'expo' : null),
     token: param('token') || saved.token,
-    ws: param('ws') || saved.ws || null,
     keys: param('keys') || saved.keys || '',
     cols: parseInt(param('cols') || saved.cols || '0', 10) || 0,
     probe: param('probe'),
@@ -35,14 +34,15 @@ export function startKds(root, isExpoPath) {
         ['store', 'Store id', cfg.store],
         ['station', 'Station id', cfg.station],
         ['token', 'Token (kds scope)', cfg.token],
-        ['ws', 'Websocket address (optional, e.g. ws://10.0.0.5:8765)', cfg.ws],
         ['keys', 'Key map (optional, e.g. bump:Enter+b,recall:r)', cfg.keys],
       ],
     });
     return;
   }
-  save(SAVED_KEY, { store: cfg.store, station: cfg.station, token: cfg.token, ws: cfg.ws, keys: cfg.keys, cols: cfg.cols || undefined });
-  resolveWsBase({ ws: cfg.ws }).then(function (base) {
+  // the websocket address is the broker's to say (params.js), so ?ws= is ignored
+  var kept = { store: cfg.store, station: cfg.station, token: cfg.token, keys: cfg.keys, cols: cfg.cols || undefined };
+  if (save(SAVED_KEY, kept)) dropFromUrl(['token', 'ws']);
+  resolveWsBase().then(function (base) {
     new KdsScreen(root, cfg, wsUrl(base, '/v1/ws/kds')).start();
   });
 }
@@ -105,10 +105,11 @@ KdsScreen.prototype.hello = function () {
 };
 
 // Timers count from the broker's clock: take its offset from the HTTP Date header once.
+// Asked of the page's path without its query, which may still hold the token.
 KdsScreen.prototype.measureSkew = function () {
   var self = this;
   var t0 = Date.now();
-  fetch(window.location.href, { method: 'HEAD', cache: 'no-store' }).then(function (r) {
+  fetch(window.location.pathname, { method: 'HEAD', cache: 'no-store' }).then(function (r) {
     var d = Date.parse(r.headers.get('Date') || '');
     if (!isNaN(d)) {
       var skew = d + 500 - (t0 + Date.now()) / 2; // Date has 1 s resolution

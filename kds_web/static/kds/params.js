@@ -17,57 +17,88 @@ export function loadSaved(key) {
   }
 }
 
+// True when it was saved (false in private mode or with storage full: the screen still
+// works, it just forgets on reload).
 export function save(key, value) {
   try {
     window.localStorage.setItem(key, JSON.stringify(value));
+    return true;
   } catch (e) {
-    // private mode or storage full: the screen still works, it just forgets on reload
+    return false;
   }
 }
 
-// The broker serves HTTP and websockets on two ports (DESIGN §5.1), so the page must be
-// told where the websocket is: ?ws=ws://host:port, else ?wsport=N on this host, else a
-// `config.json` next to the page ({"ws": "ws://host:port"}) if the broker serves one,
-// else this host on port 8765 (the demo's --port-ws default).
-export function resolveWsBase(saved) {
-  var explicit = param('ws') || (saved && saved.ws) || null;
-  if (explicit) return Promise.resolve(normaliseBase(explicit));
-  var port = param('wsport');
-  if (port) return Promise.resolve(sameHost(port));
-  return fetchJson('config.json', 1500).then(
-    function (cfg) {
-      return cfg && typeof cfg.ws === 'string' ? normaliseBase(cfg.ws) : sameHost('8765');
-    },
-    function () {
-      return sameHost('8765');
-    }
-  );
+// Where this page's websockets are (DESIGN §8.4): only what the broker that served the
+// page says in its config.json, never an address from the link or from storage — a link
+// with ?ws=elsewhere would otherwise make the screen send its token to elsewhere. A page
+// whose server has no config.json (404) uses its own origin, e.g. behind a proxy that
+// forwards /v1/ws/ on the same host; an unreachable one is asked again a few times first.
+var CONFIG_TRIES = 4;
+var CONFIG_TIMEOUT_MS = 2000;
+var CONFIG_RETRY_MS = 1000;
+
+export function resolveWsBase() {
+  return askConfig(CONFIG_TRIES).then(function (cfg) {
+    var base = cfg && typeof cfg.ws === 'string' ? wsBase(cfg.ws) : null;
+    return base || ownOrigin();
+  });
+}
+
+function askConfig(tries) {
+  return fetchJson(configUrl(), CONFIG_TIMEOUT_MS).catch(function (e) {
+    if (e.status || tries <= 1) return null; // the server answered: it has no config
+    return new Promise(function (resolve) {
+      setTimeout(resolve, CONFIG_RETRY_MS);
+    }).then(function () {
+      return askConfig(tries - 1);
+    });
+  });
+}
+
+// …/kds/config.json for the station and expo pages, …/hq/config.json for HQ, keeping any
+// path prefix a reverse proxy put in front.
+function configUrl() {
+  var m = /^(.*\/)(kds|hq|board)(\/|$)/.exec(window.location.pathname);
+  return m ? m[1] + m[2] + '/config.json' : 'config.json';
+}
+
+function ownOrigin() {
+  return (window.location.protocol === 'https:' ? 'wss://' : 'ws://') + window.location.host;
+}
+
+// ws://h:p or wss://h:p/prefix from the broker, without a trailing slash; null otherwise.
+function wsBase(text) {
+  var t = String(text).trim().replace(/\/+$/, '');
+  return /^wss?:\/\/[^\s/?#@]+(\/[^\s?#]*)?$/i.test(t) ? t : null;
 }
 
 export function wsUrl(base, path) {
   return base.replace(/\/+$/, '') + path;
 }
 
-function sameHost(port) {
-  var scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
-  var host = window.location.hostname || '127.0.0.1';
-  if (host.indexOf(':') >= 0 && host.charAt(0) !== '[') host = '[' + host + ']';
-  return scheme + host + ':' + port;
-}
-
-// Accepts ws://h:p, wss://h:p/prefix, http(s)://h:p (mapped to ws(s)), or h:p.
-function normaliseBase(text) {
-  var t = String(text).trim();
-  if (/^https?:\/\//i.test(t)) t = t.replace(/^http/i, 'ws');
-  if (!/^wss?:\/\//i.test(t)) t = 'ws://' + t;
-  // a full endpoint URL was given: keep only the prefix before /v1/ws/…
-  return t.replace(/\/v1\/ws\/[a-z]+\/?$/i, '').replace(/\/+$/, '');
+// Take settings out of the address bar once they are saved on this device: a token left
+// in the URL ends up in history, bookmarks, screenshots and request logs.
+export function dropFromUrl(names) {
+  var q = new URLSearchParams(window.location.search);
+  var found = names.filter(function (n) {
+    return q.has(n);
+  });
+  if (!found.length || !window.history || !window.history.replaceState) return;
+  found.forEach(function (n) {
+    q.delete(n);
+  });
+  var rest = q.toString();
+  window.history.replaceState(window.history.state, '', window.location.pathname + (rest ? '?' + rest : '') + window.location.hash);
 }
 
 export function fetchJson(url, timeoutMs) {
   return withTimeout(
     fetch(url, { cache: 'no-store', credentials: 'same-origin' }).then(function (r) {
-      if (!r.ok) throw new Error('HTTP ' + r.status);
+      if (!r.ok) {
+        var err = new Error('HTTP ' + r.status);
+        err.status = r.status;
+        throw err;
+      }
       return r.json();
     }),
     timeoutMs
