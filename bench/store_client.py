@@ -13,6 +13,8 @@ The broker and the store client run as subprocesses (``passline broker``, ``pass
 store-client``); the emulators and the load generator run in this process.
 
     .venv/bin/python bench/store_client.py --idle-seconds 300 --rate 10 --seconds 60
+    .venv/bin/python bench/store_client.py --idle-seconds 300 --skip-latency   # part 1 only
+    .venv/bin/python bench/store_client.py --imports   # RSS of each import step, no run
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import asyncio
 import json
 import os
 import re
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,10 +124,18 @@ async def start_broker(tmp: Path) -> tuple[asyncio.subprocess.Process, int, int]
     return proc, int(found.group(1)), int(found.group(2))
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 async def start_client(tmp: Path, ws_port: int) -> asyncio.subprocess.Process:
+    """The daemon as a store runs it: its local status page is on (the default), idle."""
     env = {**os.environ, "PASSLINE_TOKEN": issue_token(SECRET, "store", store=STORE)}
     cmd = [sys.executable, "-m", "passline", "store-client", "--broker", f"ws://127.0.0.1:{ws_port}",
-           "--store", STORE, "--spool", str(tmp / "spool"), "--status-port", "0", "--log-level", "warning"]  # fmt: skip
+           "--store", STORE, "--spool", str(tmp / "spool"), "--status-port", str(free_port()),
+           "--log-level", "warning"]  # fmt: skip
     return await asyncio.create_subprocess_exec(*cmd, cwd=tmp, env=env)
 
 
@@ -134,18 +146,35 @@ async def wait_printers_polled(emus: dict[str, TimedEmulator], within: float = 3
 
 
 async def idle(pid: int, seconds: float) -> dict[str, Any]:
+    """RSS every few seconds (min/max/first/last show creep) and CPU over ``seconds``."""
     samples, cpu0, t0 = [], cpu_s(pid), time.monotonic()
     while time.monotonic() - t0 < seconds:
         samples.append(rss_mb(pid))
         await asyncio.sleep(min(5.0, seconds / 10))
+    samples.append(rss_mb(pid))
     cpu = cpu_s(pid) - cpu0
     elapsed = time.monotonic() - t0
     return {
         "seconds": round(elapsed),
+        "samples": len(samples),
+        "rss_mb_first": round(samples[0], 1),
+        "rss_mb_last": round(samples[-1], 1),
+        "rss_mb_min": round(min(samples), 1),
         "rss_mb_max": round(max(samples), 1),
         "rss_mb_mean": round(statistics.mean(samples), 1),
+        **rss_split_mb(pid),
         "cpu_percent": round(100 * cpu / elapsed, 2),
     }
+
+
+def rss_split_mb(pid: int) -> dict[str, float]:
+    """Heap (anonymous) versus mapped files (interpreter, extension modules) at the end."""
+    split = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            split[f"{key.lower()}_mb"] = round(int(value.split()[0]) / 1024, 1)
+    return split
 
 
 def pct(values: list[float], p: float) -> float:
@@ -224,6 +253,53 @@ async def status_to_hq(ws_port: int, emu: TimedEmulator, rounds: int) -> dict[st
     return summary(lat, changes=len(lat))
 
 
+#: What ``passline store-client`` imports, in its order: (label, modules). Each step's RSS is
+#: measured in one fresh interpreter, so a step's cost excludes what earlier ones loaded.
+IMPORT_STEPS = [
+    ("asyncio (ssl/OpenSSL, concurrent.futures, subprocess)", ["asyncio"]),
+    ("sqlite3, logging, json", ["sqlite3", "logging", "json"]),
+    ("click", ["click"]),
+    ("importlib.metadata (websockets.version, pydantic plugins)", ["importlib.metadata"]),
+    ("websockets client (urllib.request for proxies)", ["websockets.asyncio.client"]),
+    ("msgpack", ["msgpack"]),
+    ("pydantic_core", ["pydantic_core"]),
+    ("pydantic (main, fields, types, json_schema)", ["pydantic.main", "pydantic.types"]),
+    ("protocol (all models, channel adapters)", ["protocol", "protocol.messages.store"]),
+    ("store_client spool, link", ["store_client.spool", "store_client.link"]),
+    ("printer_drivers (escpos constants only)", ["printer_drivers"]),
+    ("store_client daemon, worker, status page; CLI", ["store_client.daemon",
+     "store_client.status_page", "passline.cli", "passline.cmd_store_client", "passline.runtime"]),
+    ("-- not imported by the daemon: uvloop", ["uvloop"]),
+    ("-- escpos.capabilities (PyYAML, importlib_resources)", ["escpos.capabilities"]),
+    ("-- escpos.printer (Pillow, qrcode, python-barcode)", ["escpos.printer"]),
+]  # fmt: skip
+
+_IMPORT_PROBE = """
+import gc, importlib, json, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+rows, before = [("python startup", rss())], rss()
+for label, modules in json.loads(sys.argv[1]):
+    for name in modules:
+        importlib.import_module(name)
+    gc.collect()
+    rows.append((label, rss() - before))
+    before = rss()
+print(json.dumps(rows))
+"""
+
+
+def import_costs() -> list[tuple[str, float]]:
+    """RSS each step of the store client's imports adds, in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, json.dumps(IMPORT_STEPS)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [(label, round(mb, 1)) for label, mb in json.loads(out.stdout)]
+
+
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="passline-bench-sc-"))
     async with (
@@ -244,6 +320,9 @@ async def main(args: argparse.Namespace) -> None:
         try:
             await wait_printers_polled(emus)
             result: dict[str, Any] = {"idle": await idle(client.pid, args.idle_seconds)}
+            if args.skip_latency:
+                print(json.dumps(result, indent=2))
+                return
             result["steady"] = await steady(http, kitchen, args.rate, args.seconds)
             result["steady"]["rss_mb_after"] = round(rss_mb(client.pid), 1)
             result["paper_status_to_hq"] = await status_to_hq(ws_port, bar, args.status_rounds)
@@ -265,4 +344,15 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=10)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--status-rounds", type=int, default=10)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--skip-latency", action="store_true", help="measure only the idle footprint (part 1)"
+    )
+    parser.add_argument(
+        "--imports", action="store_true", help="only print what each import step costs in RSS"
+    )
+    arguments = parser.parse_args()
+    if arguments.imports:
+        for label, mb in import_costs():
+            print(f"{mb:6.1f} MB  {label}")
+    else:
+        asyncio.run(main(arguments))

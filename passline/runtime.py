@@ -19,8 +19,9 @@ def setup_logging(level: str = "INFO") -> None:
     )
 
 
-def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` on uvloop (if installed); SIGINT/SIGTERM cancel it for a clean stop."""
+def run_until_signal(main: Coroutine[Any, Any, None], *, use_uvloop: bool = True) -> None:
+    """Run ``main`` on uvloop (if installed and wanted); SIGINT/SIGTERM cancel it for a
+    clean stop."""
 
     async def wrapper() -> None:
         task = asyncio.current_task()
@@ -33,6 +34,9 @@ def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
         except asyncio.CancelledError:
             pass
 
+    if not use_uvloop:
+        asyncio.run(wrapper())
+        return
     try:
         import uvloop
     except ImportError:  # Windows

@@ -1,7 +1,10 @@
 """ESC/POS command bytes passline sends or understands, named after the Epson reference.
 
 python-escpos's constants are reused where it has them; what it lacks (kanji mode, GS r,
-GS ( H, ASB) is spelled out here once.
+GS ( H, ASB) is spelled out here once. The feed-and-cut, buzzer and native QR sequences
+are those python-escpos's ``Escpos.cut``/``buzzer``/``qr(native=True)`` send, built from
+its constants so that rendering a chit does not import its printer classes (and Pillow,
+qrcode, python-barcode with them): ~4 MB of the store client's 40 (DESIGN.md §7).
 """
 
 from __future__ import annotations
@@ -77,3 +80,56 @@ def char_size(width: int, height: int) -> bytes:
     if not (1 <= width <= 8 and 1 <= height <= 8):
         raise ValueError(f"expected size multipliers 1..8, got {width}x{height}")
     return CHAR_SIZE + bytes((((width - 1) << 4) | (height - 1),))
+
+
+#: ESC d n: print the buffer and feed n lines.
+def feed_lines(n: int) -> bytes:
+    if not 0 <= n <= 255:
+        raise ValueError(f"expected 0..255 lines, got {n}")
+    return ESC + b"d" + bytes((n,))
+
+
+#: GS V m: full cut, partial cut (what python-escpos's ``cut`` sends after its feed).
+FULL_CUT: bytes = C.PAPER_FULL_CUT
+PARTIAL_CUT: bytes = C.PAPER_PART_CUT
+
+
+#: ESC B: the buzzer of kitchen models (vendor command, not in the Epson reference).
+BUZZER: bytes = C.BUZZER
+
+
+def buzzer(times: int, duration: int) -> bytes:
+    """ESC B n t: beep ``times`` times for ``duration`` × 100 ms (1..9 each)."""
+    if not (1 <= times <= 9 and 1 <= duration <= 9):
+        raise ValueError(f"expected buzzer times and duration 1..9, got {times}, {duration}")
+    return BUZZER + bytes((times, duration))
+
+
+#: GS ( k cn=49: QR code functions 165 (model), 167 (module size), 169 (error correction),
+#: 180 (store the data) and 181 (print it), as in the Epson reference.
+_QR_SYMBOL = b"1"
+_QR_MODEL, _QR_MODULE_SIZE, _QR_ERROR_LEVEL, _QR_STORE, _QR_PRINT = 65, 67, 69, 80, 81
+
+
+def _qr_function(fn: int, data: bytes, m: bytes = b"") -> bytes:
+    """GS ( k pL pH cn fn [m] [data]: pL pH count the bytes after themselves."""
+    size = (len(data) + len(m) + 2).to_bytes(2, "little")
+    return GS + b"(k" + size + _QR_SYMBOL + bytes((fn,)) + m + data
+
+
+def qr_code(content: str, module_dots: int) -> bytes:
+    """A QR code printed by the printer itself: model 2, error correction L, modules of
+    ``module_dots`` (1..16) dots; nothing for empty content."""
+    if not 1 <= module_dots <= 16:
+        raise ValueError(f"expected a QR module size of 1..16 dots, got {module_dots}")
+    if not content:
+        return b""
+    return b"".join(
+        (
+            _qr_function(_QR_MODEL, bytes((48 + C.QR_MODEL_2, 0))),
+            _qr_function(_QR_MODULE_SIZE, bytes((module_dots,))),
+            _qr_function(_QR_ERROR_LEVEL, bytes((48 + C.QR_ECLEVEL_L,))),
+            _qr_function(_QR_STORE, content.encode("utf-8"), b"0"),
+            _qr_function(_QR_PRINT, b"", b"0"),
+        )
+    )

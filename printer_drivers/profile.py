@@ -2,21 +2,21 @@
 
 ``RenderProfile.from_config`` combines a store's ``PrinterConfig`` (paper width, encoding,
 python-escpos profile name) with python-escpos's capability database (code page table,
-media width, native QR) and passline's own small tables for what that database does not
-record (buzzer, GS ( H barrier).
+media width, native QR, cutter) and passline's own small tables for what that database
+does not record (buzzer, GS ( H barrier).
 """
 
 from __future__ import annotations
 
-import difflib
+import json
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 
-from escpos.capabilities import CAPABILITIES, get_profile
-
+from printer_drivers import commands as cmd
 from printer_drivers.errors import RenderError, UnsupportedEncodingError
 from protocol.config import PrinterConfig
 
@@ -44,6 +44,8 @@ HINTS = 3
 COMMON_PROFILES = ("default", "TM-T88V", "TM-T20II")
 COMMON_ENCODINGS = ("gb18030", "cp437", "cp1252")
 SHOWN_NAME_CHARS = 32
+#: Set to another database file, python-escpos reads that one (JSON or YAML); so do we.
+CAPABILITIES_FILE_ENV = "ESCPOS_CAPABILITIES_FILE"
 
 
 class Barrier(StrEnum):
@@ -68,6 +70,8 @@ class RenderProfile:
     """GS ( k QR codes; else QR codes are rasterised and sent as GS v 0 images."""
     buzzer: bool = False
     barrier: Barrier = Barrier.PAPER_SENSOR
+    cut: bytes = cmd.FULL_CUT
+    """GS V after the feed: a full cut, else a partial one, else none (no cutter)."""
 
     @classmethod
     def from_config(cls, printer: PrinterConfig) -> RenderProfile:
@@ -101,6 +105,7 @@ def _build(name: str, width_mm: Literal[58, 80], encoding: str) -> RenderProfile
         columns=_columns(data, width_mm),
         dots=_dots(data, width_mm),
         native_qr=bool(data["features"].get("qrCode")),
+        cut=_cut(data),
         buzzer=name in BUZZER_PROFILES,
         barrier=Barrier.RESPONSE if name in RESPONSE_BARRIER_PROFILES else Barrier.PAPER_SENSOR,
     )
@@ -109,8 +114,30 @@ def _build(name: str, width_mm: Literal[58, 80], encoding: str) -> RenderProfile
     return profile
 
 
+@lru_cache(maxsize=1)
+def _profiles() -> dict[str, Any]:
+    """The printer profiles of python-escpos's capability database, read on first use.
+
+    Read as the JSON file it ships rather than through ``escpos.capabilities``, which on
+    import loads PyYAML and importlib_resources, pickles the database to a new temporary
+    directory and configures logging: ~4 MB the store client would keep from its first
+    chit on (DESIGN.md §7: under 40 MB). Another database named in
+    ``ESCPOS_CAPABILITIES_FILE`` (JSON or YAML) is left to python-escpos to read.
+    """
+    if os.environ.get(CAPABILITIES_FILE_ENV):
+        from escpos.capabilities import CAPABILITIES
+
+        database: dict[str, Any] = CAPABILITIES
+    else:
+        from importlib.resources import files
+
+        database = json.loads(files("escpos").joinpath("capabilities.json").read_bytes())
+    profiles: dict[str, Any] = database["profiles"]
+    return profiles
+
+
 def _profile_data(name: str) -> dict[str, Any]:
-    profiles: dict[str, Any] = CAPABILITIES["profiles"]
+    profiles = _profiles()
     if name not in profiles:
         hint = _hint(name, profiles, COMMON_PROFILES)
         raise RenderError(f"unknown python-escpos profile {_shown(name)}; {hint}")
@@ -136,6 +163,14 @@ def _columns(data: dict[str, Any], width_mm: int) -> int:
     return by_dots
 
 
+def _cut(data: dict[str, Any]) -> bytes:
+    """What python-escpos's ``cut(mode="FULL")`` sends after its feed for this model."""
+    features = data["features"]
+    if features.get("paperFullCut"):
+        return cmd.FULL_CUT
+    return cmd.PARTIAL_CUT if features.get("paperPartCut") else b""
+
+
 def _dots(data: dict[str, Any], width_mm: int) -> int:
     pixels = _pixels(data)
     standard = STANDARD_DOTS[width_mm]
@@ -144,7 +179,7 @@ def _dots(data: dict[str, Any], width_mm: int) -> int:
 
 @lru_cache(maxsize=64)
 def _codepage(profile_name: str, encoding: str) -> tuple[str, int]:
-    pages: dict[str, Any] = get_profile(profile_name).get_code_pages()
+    pages = code_pages(profile_name)
     name = encoding.upper()
     if name not in pages or name == "UNKNOWN":
         usable = sorted(MULTIBYTE_ENCODINGS) + sorted(p.lower() for p in pages if p != "Unknown")
@@ -153,6 +188,12 @@ def _codepage(profile_name: str, encoding: str) -> tuple[str, int]:
             + _hint(encoding, usable, COMMON_ENCODINGS)
         )
     return name, int(pages[name])
+
+
+def code_pages(profile_name: str) -> dict[str, int]:
+    """``{python-escpos encoding name: ESC t slot}`` of a profile (its ``get_code_pages``)."""
+    slots: dict[str, str] = _profile_data(profile_name)["codePages"]
+    return {name: int(slot) for slot, name in slots.items()}
 
 
 def _shown(name: str) -> str:
@@ -164,6 +205,8 @@ def _shown(name: str) -> str:
 
 def _hint(given: str, known: Collection[str], common: tuple[str, ...]) -> str:
     """``did you mean 'a', 'b'? (35 known)`` or ``e.g. 'x', 'y' (35 known)``."""
+    import difflib  # only for a bad config: not worth its memory in every daemon
+
     close = difflib.get_close_matches(given, list(known), n=HINTS, cutoff=0.6)
     picks = close or [c for c in common if c in known][:HINTS]
     names = ", ".join(repr(p) for p in picks)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-
-from escpos.magicencode import Encoder
+from typing import TYPE_CHECKING
 
 from printer_drivers.profile import RenderProfile
+
+if TYPE_CHECKING:
+    from escpos.magicencode import Encoder
 
 #: C0 controls and DEL in user text would be ESC/POS commands: never send them.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -28,7 +30,10 @@ def clean(text: str) -> str:
 
 @lru_cache(maxsize=8)
 def _encoder(profile_name: str) -> Encoder:
+    # Only single-byte code pages need python-escpos's code page tables, which come with
+    # its YAML-loaded database (~4 MB): a gb18030 printer never loads them.
     from escpos.capabilities import get_profile
+    from escpos.magicencode import Encoder
 
     return Encoder(get_profile(profile_name).get_code_pages())
 

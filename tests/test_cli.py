@@ -96,6 +96,19 @@ def test_store_client_does_not_import_the_broker() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_store_client_daemon_loads_no_idle_weight() -> None:
+    """DESIGN.md §7 (under 40 MB idle): the daemon loads neither uvloop nor python-escpos's
+    printer classes and YAML database (Pillow, qrcode, PyYAML come with them)."""
+    code = (
+        "import sys; import passline.cmd_store_client, passline.runtime, store_client.daemon, "
+        "store_client.status_page; heavy = ('uvloop', 'PIL', 'qrcode', 'barcode', 'yaml', "
+        "'escpos.printer', 'escpos.capabilities', 'fastapi', 'broker'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_store_client_refuses_a_bad_clock_skew() -> None:
     """``PASSLINE_CLOCK_SKEW_S`` (a test aid) must be seconds; anything else is one line."""
     from click.testing import CliRunner
