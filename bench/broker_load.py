@@ -223,8 +223,10 @@ async def settle(http: str, quiet_s: float = 1.0, limit_s: float = 120.0) -> Non
 
 
 # -- broker run ----------------------------------------------------------------------------
-async def configure(http: str, stores: list[str], concurrency: int = 64) -> None:
-    """``PUT /v1/stores/{id}/config`` with ``CONFIG`` for every store."""
+async def configure(
+    http: str, stores: list[str], concurrency: int = 64, config: dict[str, Any] | None = None
+) -> None:
+    """``PUT /v1/stores/{id}/config`` with ``config`` (default ``CONFIG``) for every store."""
     hq = issue_token(SECRET, "hq")
     async with httpx.AsyncClient(
         base_url=http, headers={"Authorization": f"Bearer {hq}"}, timeout=60
@@ -233,7 +235,7 @@ async def configure(http: str, stores: list[str], concurrency: int = 64) -> None
 
         async def put(s: str) -> None:
             async with sem:
-                r = await c.put(f"/v1/stores/{s}/config", json=CONFIG)
+                r = await c.put(f"/v1/stores/{s}/config", json=config or CONFIG)
                 r.raise_for_status()
 
         await asyncio.gather(*(put(s) for s in stores))
@@ -288,9 +290,11 @@ async def submit(
     duration: float = 0.0,
     total: int = 0,
     workers: int = 32,
+    path: str = "/v1/orders",
 ) -> tuple[int, int]:
     """Orders round-robin over the nodes: ``rate``/s for ``duration`` s, a full queue sheds
     (the nodes are not keeping up); or, with no rate, ``total`` as fast as they answer.
+    ``path`` is where they are POSTed (``compare.py``'s socket.io peer takes ``/orders``).
     Returns (offered, shed)."""
     tok = issue_token(SECRET, "ingest")
     queues = [asyncio.Queue[dict[str, Any]](maxsize=workers * 4) for _ in https]
@@ -302,7 +306,7 @@ async def submit(
             sent = time.time()
             body["note"] = f"t={sent:.6f}"
             try:
-                status, raw = await client.request("/v1/orders", body)
+                status, raw = await client.request(path, body)
             except (OSError, EOFError, IndexError, ValueError) as exc:
                 if client.streams is not None:
                     client.streams[1].close()
@@ -361,6 +365,7 @@ async def run_broker(args: argparse.Namespace) -> dict[str, Any]:
     toml.write_text(
         f'[broker]\nhttp = "127.0.0.1:0"\nws = "127.0.0.1:0"\nstore = "{store_url}"\n'
         'hello_rate = 0.0\ningest_rate = 0.0\nlog_level = "warning"\nping_interval = 60.0\n'
+        "ws_max_per_address = 0\n"  # every simulated store connects from 127.0.0.1
     )
     env = {**os.environ, "PASSLINE_SECRET": SECRET}
     profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
