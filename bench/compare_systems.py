@@ -146,15 +146,23 @@ class System(Protocol):
     async def offer(self, rate: float, seconds: float) -> Offer: ...
 
 
-class Passline:
+class _Served:
+    """A system whose server processes are in ``servers`` (name → pid)."""
+
+    name = ""
+
     def __init__(self, procs: Procs, args: argparse.Namespace) -> None:
-        self.name, self.procs, self.args = "passline", procs, args
+        self.procs, self.args = procs, args
         self.meter = Meter(clients=args.clients)
         self.servers: dict[str, int] = {}
 
     @property
     def pids(self) -> dict[str, int]:
         return self.servers
+
+
+class Passline(_Served):
+    name = "passline"
 
     async def start(self) -> None:
         a = self.args
@@ -262,15 +270,8 @@ class Relay:
         return o
 
 
-class SocketIO:
-    def __init__(self, procs: Procs, args: argparse.Namespace) -> None:
-        self.name, self.procs, self.args = "socketio", procs, args
-        self.meter = Meter(clients=args.clients)
-        self.servers: dict[str, int] = {}
-
-    @property
-    def pids(self) -> dict[str, int]:
-        return self.servers
+class SocketIO(_Served):
+    name = "socketio"
 
     async def start(self) -> None:
         a = self.args

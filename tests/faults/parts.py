@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import errno
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +23,7 @@ from typing import Any
 import httpx
 
 from printer_drivers.emulator import PrinterEmulator
+from tests.e2e.stack import stable_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_WAIT_S = 30.0
@@ -33,23 +32,8 @@ CLIENT_RESTART_S = 1.0
 """A service manager (systemd ``Restart=always``, a Windows service) restarts the client."""
 SKEW_ENV = "PASSLINE_CLOCK_SKEW_S"
 
+
 Journal = Callable[[str], None]
-
-
-def stable_port() -> int:
-    """A free port below the ephemeral range: nodes restart on the same ports, and a port
-    from the ephemeral range may meanwhile be the local end of some client connection."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randint(10000, low - 1)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
 
 
 class Proc:
