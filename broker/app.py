@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from broker.auth import check_secret
+from broker.auth import TokenCache, check_secret
 from broker.config import Settings
 from broker.fastpath import FastSubmit
 from broker.fleet import FleetState
@@ -29,7 +29,8 @@ from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.pages import PageConfig
 from broker.rest import Api, build_app
-from broker.storage import Backend, open_storage
+from broker.revocation import Revocations
+from broker.storage import Backend, open_storage, safe_url
 from broker.ws import Services, WsServer
 
 log = logging.getLogger(__name__)
@@ -121,11 +122,16 @@ async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
             services = _services(settings, storage, tasks)
             await services.fleet.reset_links()
             reaper = tasks.create_task(services.fleet.reap_dead_nodes())
-            ws = WsServer(services, secret)
+            revocations = Revocations(storage.denylist)
+            await revocations.refresh()  # a revoked token is refused from the first request
+            tokens = TokenCache(secret, party=settings.token_party(), revoked=revocations.revoked)
+            ws = WsServer(services, tokens)
             host, port = settings.ws_addr()
             await ws.start(host, port, ssl=_ssl_context(settings))
+            sweeper = tasks.create_task(revocations.run(ws.end_tokens))
             limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
-            api = Api(storage, services.orders, services.fleet, services.metrics, secret, limiter)
+            m = services.metrics
+            api = Api(storage, services.orders, services.fleet, m, tokens, limiter, revocations)
             server, sock = _http(settings, api)
             server.config.app = PageConfig(  # /kds/config.json &c. need the bound ws port
                 server.config.app,
@@ -143,11 +149,12 @@ async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
                     "broker ready http=%d ws=%d store=%s",
                     broker.http_port,
                     broker.ws_port,
-                    _safe(settings.store),
+                    safe_url(settings.store),
                 )
                 yield broker
             finally:
                 reaper.cancel()
+                sweeper.cancel()
                 await _drain(broker, serving)
     finally:
         await storage.aclose()
@@ -175,11 +182,3 @@ async def _drain(broker: Broker, serving: asyncio.Task[None]) -> None:
     except TimeoutError:
         serving.cancel()
     log.info("drained")
-
-
-def _safe(url: str) -> str:
-    """A storage URL for logs, without any password."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest

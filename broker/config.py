@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker.auth import Party
 from broker.errors import ConfigError
 from protocol.codec import MAX_FRAME_BYTES
 
@@ -86,7 +87,18 @@ class Settings:
     """The websocket base the browser pages are told to use (``GET /kds/config.json``,
     DESIGN.md §8.4), e.g. ``wss://passline.example.com``; unset: this broker's ws port on
     the host the page was loaded from."""
+    token_issuer: str = "passline"
+    """``iss`` of the tokens this broker takes (and ``passline token issue`` writes)."""
+    token_audience: str = "passline"
+    """``aud`` of the tokens this broker takes: name the deployment (``acme-prod``) so a
+    token made for another one is refused even where a secret was shared."""
+    legacy_tokens: bool = False
+    """Also take tokens without ``iss``/``aud`` (issued before passline put them in):
+    for an upgrade, until every client has a new token."""
     log_level: str = "info"
+
+    def token_party(self) -> Party:
+        return Party(self.token_issuer, self.token_audience, self.legacy_tokens)
 
     def http_addr(self) -> tuple[str, int]:
         return split_addr(self.http, "http")
@@ -142,6 +154,8 @@ def _coerce(kind: Any, value: Any, name: str) -> Any:
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
             raise ValueError(f"{name} must be a list of strings")
         return tuple(i.strip() for i in items if i.strip())
+    if text == "bool":  # a TOML boolean, or true/false/1/0/yes/no (environment)
+        return _boolean(value, name)
     if "float" in text:
         return float(value)
     if "int" in text and "str" not in text:
@@ -149,3 +163,14 @@ def _coerce(kind: Any, value: Any, name: str) -> Any:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"{name} must be a string")
     return value
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")

@@ -48,6 +48,14 @@ class Unauthorized(BrokerError):
     title = "Unauthorized"
 
 
+class TokenExpired(Unauthorized):
+    """A well-signed token past its ``exp``: 401 on REST, close 4501 on a websocket."""
+
+
+class TokenRevoked(Unauthorized):
+    """A well-signed token whose ``jti`` is on the deny-list: 401, close 4501."""
+
+
 class Forbidden(BrokerError):
     """A valid token whose scope or store does not allow this."""
 

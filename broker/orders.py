@@ -26,6 +26,15 @@ from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 from protocol.rest import ConfigResult, JobRef, JobView, OrderView, SubmitResult, TicketRef
 from protocol.tickets import ExpoOrder, Ticket, TicketState
 
+#: Which stores' orders and jobs the caller may see (``Claims.may_read_store``). The others
+#: are answered exactly as absent ones, so no token can probe which ids exist elsewhere.
+Visible = Callable[[str], bool]
+
+
+def everything(store_id: str) -> bool:
+    return True
+
+
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
@@ -214,11 +223,13 @@ class Orders:
         return Tx(puts, entries)
 
     # -- amend / cancel / reprint ------------------------------------------------------------
-    async def _load(self, order_id: str) -> tuple[OrderRecord, int]:
+    async def _load(self, order_id: str, visible: Visible = everything) -> tuple[OrderRecord, int]:
         raw = await self.storage.get(Kind.ORDER, order_id)
-        if raw is None:
-            raise NotFound(f"no order {order_id!r}")
-        return OrderRecord.model_validate_json(raw.doc), raw.version
+        if raw is not None:
+            rec = OrderRecord.model_validate_json(raw.doc)
+            if visible(rec.store_id):
+                return rec, raw.version
+        raise NotFound(f"no order {order_id!r}")
 
     async def tickets_of(self, rec: OrderRecord) -> dict[str, Ticket]:
         out = {}
@@ -336,8 +347,8 @@ class Orders:
         return await retrying(attempt)
 
     # -- lookups ---------------------------------------------------------------------------
-    async def order_view(self, order_id: str) -> tuple[str, OrderView]:
-        rec, _ = await self._load(order_id)
+    async def order_view(self, order_id: str, visible: Visible = everything) -> OrderView:
+        rec, _ = await self._load(order_id, visible)
         tickets = await self.tickets_of(rec)
         raws = await self.storage.get_many(Kind.JOB, rec.jobs, rec.store_id)
         jobs = [_job_view(JobRecord.model_validate_json(r.doc)) for r in raws if r is not None]
@@ -349,17 +360,18 @@ class Orders:
             tickets=tuple(tickets.values()),
             jobs=tuple(jobs),
         )
-        return rec.store_id, view
+        return view
 
-    async def job_view(self, job_id: str) -> tuple[str, JobView]:
+    async def job_view(self, job_id: str, visible: Visible = everything) -> JobView:
         raw = await self.storage.get(Kind.JOB, job_id)
-        if raw is None:
-            raise NotFound(f"no job {job_id!r}")
-        jr = JobRecord.model_validate_json(raw.doc)
-        return jr.store_id, _job_view(jr)
+        if raw is not None:
+            jr = JobRecord.model_validate_json(raw.doc)
+            if visible(jr.store_id):
+                return _job_view(jr)
+        raise NotFound(f"no job {job_id!r}")
 
-    async def store_of_order(self, order_id: str) -> str:
-        rec, _ = await self._load(order_id)
+    async def store_of_order(self, order_id: str, visible: Visible = everything) -> str:
+        rec, _ = await self._load(order_id, visible)
         return rec.store_id
 
 

@@ -17,6 +17,7 @@ import msgpack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from broker.auth import Claims
 from broker.metrics import Metrics
 from broker.session_kds import KdsSession
 from broker.session_store import StoreSession, store_frame
@@ -49,6 +50,8 @@ class Peer:
         self.closing = False
         self.high_water = 0
         self.sender: asyncio.Task[None] | None = None
+        self.claims: Claims | None = None
+        """The token the peer showed: checked again while the socket is open (4501)."""
 
     def offer(self, frame: Frame, entry: Entry | None = None) -> None:
         if self.closing:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -13,12 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from broker.auth import Claims, Scope, TokenCache, bearer
+from broker.auth import MAX_TTL_S, Claims, Scope, TokenCache, bearer
 from broker.errors import BrokerError, RateLimited, StorageError
 from broker.fleet import FleetState
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders
+from broker.revocation import Revocations
 from broker.storage import Backend
 from protocol.config import StoreConfig
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
@@ -31,8 +34,10 @@ from protocol.rest import (
     OrderView,
     PrinterView,
     Problem,
+    RevokeResult,
     StoreView,
     SubmitResult,
+    TokenRevocation,
 )
 from protocol.status import PrinterState
 
@@ -62,6 +67,8 @@ def field_errors(errors: list[Any], strip_body: bool = True) -> list[dict[str, A
         loc = list(err.get("loc", ()))
         if strip_body and loc and loc[0] == "body":
             loc = loc[1:]
+        if err.get("type") == "json_invalid":  # the body as a whole (FastAPI puts an offset here)
+            loc = []
         out.append({"loc": loc, "path": ".".join(str(p) for p in loc), "msg": str(err.get("msg"))})
     return out
 
@@ -87,15 +94,17 @@ class Api:
         orders: Orders,
         fleet: FleetState,
         metrics: Metrics,
-        secret: str,
+        tokens: TokenCache,
         ingest: RateLimiter,
+        revocations: Revocations,
     ) -> None:
         self.storage = storage
         self.orders = orders
         self.fleet = fleet
         self.metrics = metrics
-        self.tokens = TokenCache(secret)
+        self.tokens = tokens
         self.ingest = ingest
+        self.revocations = revocations
 
     # -- auth ------------------------------------------------------------------------------
     # async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool.
@@ -112,15 +121,22 @@ class Api:
         claims.require(claims.scope is Scope.INGEST, "submit or change orders")
         return claims
 
+    async def reader(self, request: Request) -> Claims:
+        """Orders and jobs: a scope's answer (403) never depends on whether an id exists."""
+        claims = await self.claims(request)
+        claims.require(claims.scope in (Scope.INGEST, Scope.HQ), "read orders or jobs")
+        return claims
+
     def limit(self, claims: Claims, cost: int = 1) -> None:
         wait = self.ingest.take(claims.jti, cost)
         if wait > 0:
             raise RateLimited("ingest rate limit for this token", wait)
 
     async def order_store(self, claims: Claims, order_id: str, write: bool) -> str:
-        store_id = await self.orders.store_of_order(order_id)
-        allowed = claims.may_write_orders(store_id) if write else claims.may_read_store(store_id)
-        claims.require(allowed, f"{'change' if write else 'read'} orders of store {store_id!r}")
+        """The order's store; 404 as for no order when the token may not see it."""
+        store_id = await self.orders.store_of_order(order_id, claims.may_read_store)
+        if write:
+            claims.require(claims.may_write_orders(store_id), f"change orders of {store_id!r}")
         return store_id
 
     # -- submit ----------------------------------------------------------------------------
@@ -156,6 +172,7 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
     hq = Depends(api.hq)
     ingest = Depends(api.ingester)
     any_token = Depends(api.claims)
+    reader = Depends(api.reader)
 
     @app.post(
         "/v1/orders",
@@ -207,16 +224,12 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         return json_response(await api.orders.reprint(order_id, body or ReprintRequest()), 202)
 
     @app.get("/v1/orders/{order_id}", response_model=OrderView)
-    async def get_order(order_id: IdParam, claims: Claims = any_token) -> Response:
-        store_id, view = await api.orders.order_view(order_id)
-        claims.require(claims.may_read_store(store_id), "read this order")
-        return json_response(view)
+    async def get_order(order_id: IdParam, claims: Claims = reader) -> Response:
+        return json_response(await api.orders.order_view(order_id, claims.may_read_store))
 
     @app.get("/v1/jobs/{job_id}", response_model=JobView)
-    async def get_job(job_id: IdParam, claims: Claims = any_token) -> Response:
-        store_id, view = await api.orders.job_view(job_id)
-        claims.require(claims.may_read_store(store_id), "read this job")
-        return json_response(view)
+    async def get_job(job_id: IdParam, claims: Claims = reader) -> Response:
+        return json_response(await api.orders.job_view(job_id, claims.may_read_store))
 
     @app.get("/v1/stores", response_model=list[StoreView])
     async def stores(claims: Claims = hq) -> Response:
@@ -235,6 +248,16 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
     @app.put("/v1/stores/{store_id}/config", response_model=ConfigResult)
     async def put_config(store_id: IdParam, body: StoreConfig, claims: Claims = hq) -> Response:
         return json_response(await api.orders.put_config(store_id, body))
+
+    @app.post("/v1/tokens/revoke", response_model=RevokeResult)
+    async def revoke_token(body: TokenRevocation, claims: Claims = hq) -> Response:
+        # The jti alone says nothing of the token's expiry: keep the entry as long as
+        # any token issued until now may live (docs/security.md#revocation).
+        until = int(time.time()) + MAX_TTL_S
+        await api.revocations.revoke(body.jti, until)
+        log.info("jti=%s revoked by %s", body.jti, claims.sub)
+        result = RevokeResult(jti=body.jti, until=datetime.fromtimestamp(until, UTC))
+        return json_response(result)
 
     @app.get("/v1/printers", response_model=list[PrinterView])
     async def printers(
@@ -304,6 +327,19 @@ def broker_problem(exc: BrokerError, metrics: Metrics, where: str) -> Response:
     return problem(exc.status, exc.title, exc.detail, exc.errors, headers)
 
 
+def unparsable_body(cause: BaseException) -> dict[str, Any]:
+    """FastAPI's 400 for a body its ``json.loads`` could not read (bad UTF-8, nesting past the
+    recursion limit, an integer of thousands of digits) as our 422 for the body as a whole,
+    like every other body that is not JSON (docs/rest.md#errors-problemjson)."""
+    if isinstance(cause, RecursionError):
+        why = "nested too deeply"
+    elif isinstance(cause, UnicodeDecodeError):
+        why = "not UTF-8"
+    else:
+        why = str(cause)[:200]
+    return {"type": "json_invalid", "loc": (), "msg": f"Invalid JSON: {why}"}
+
+
 def validation_problem(raw_errors: list[Any], metrics: Metrics) -> Response:
     metrics.requests.labels("422").inc()
     errors = field_errors(raw_errors)
@@ -322,6 +358,8 @@ def _errors(app: FastAPI, metrics: Metrics) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            return validation_problem([unparsable_body(exc.__cause__)], metrics)
         metrics.requests.labels(str(exc.status_code)).inc()
         return problem(exc.status_code, str(exc.detail), None, None, dict(exc.headers or {}))
 

@@ -3,8 +3,9 @@
 A thin pump around the session cores: decode a frame, ask the core or a service, enqueue
 the answer. Every refusal maps to a close code: 1007 undecodable, 1008 policy/auth,
 1009 too big (websockets enforces ``max_size``), 4001 slow consumer, 4002 no hello in
-time, 4003 too many handshakes for a store or token, 4502 protocol unsupported, 4503 taken
-over, 1012 on drain. Before that, the handshake itself may be refused by ``Admission``
+time, 4003 too many handshakes for a store or token, 4501 token revoked or expired (at a
+screen's hello, or later on any open socket: ``end_tokens``), 4502 protocol unsupported,
+4503 taken over, 1012 on drain. Before that, the handshake itself may be refused by ``Admission``
 (HTTP 503/429: connection caps and handshake rates, docs/security.md).
 """
 
@@ -27,9 +28,9 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from broker.admission import Admission, Refusal
-from broker.auth import Claims, Scope, TokenCache, bearer
+from broker.auth import Claims, Scope, TokenCache, bearer, ended_by
 from broker.config import Settings
-from broker.errors import StorageError, Unauthorized
+from broker.errors import StorageError, TokenExpired, TokenRevoked, Unauthorized
 from broker.fleet import FleetState
 from broker.hub import Hub
 from broker.kitchen import Kitchen, Station
@@ -154,10 +155,10 @@ def _refuse(conn: ServerConnection, refusal: Refusal, metrics: Metrics) -> Respo
 
 
 class WsServer:
-    def __init__(self, services: Services, secret: str) -> None:
+    def __init__(self, services: Services, tokens: TokenCache) -> None:
         self.s = services
         self.settings = services.settings
-        self._tokens = TokenCache(secret)
+        self._tokens = tokens
         self.links: dict[str, StorePeer] = {}
         self.peers: set[StorePeer | KdsPeer | HqPeer] = set()
         self.admission = Admission(self.settings)
@@ -205,6 +206,18 @@ class WsServer:
                 await self.server.wait_closed()
         except TimeoutError:
             log.warning("drain: websocket peers still open after %.0fs", within_s)
+
+    def end_tokens(self, now: float) -> None:
+        """Close every open socket whose token was revoked or has expired since it showed
+        it (4501, DESIGN.md §8.5): one pass over this node's peers, run by the
+        revocation task every second or so (``broker.revocation``)."""
+        for peer in list(self.peers):
+            if peer.claims is None or peer.closing:
+                continue
+            ended = ended_by(peer.claims, self._tokens.revoked, now)
+            if ended is not None:
+                log.info("closing %s: %s jti=%s", peer.label, ended.detail, peer.claims.jti)
+                peer.close_soon(CloseCode.TOKEN_REVOKED, ended.detail)
 
     # -- handshake -------------------------------------------------------------------------
     def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
@@ -312,6 +325,7 @@ class WsServer:
         store_id = hello.store_id
         session = StoreSession(store_id)
         peer = StorePeer(session, conn, tasks, self.opts, f"{STORE_PATH} store={store_id}")
+        peer.claims = claims
         holder = Holder(self.s.storage.node_id, peer.link_id, hello.client_id)
         previous = await self._take_over(store_id, peer, holder)
         # Replay only to the client that held the store last: another PC resuming from
@@ -379,7 +393,9 @@ class WsServer:
                 epoch=epoch, offset=head, recovered=False, config=config, paged=True, now=now
             )
             await self._snapshot_store(conn, session, hello, welcome)
-        log.info("store=%s online recovered=%s offset=%d", store_id, mode is Resume.REPLAY, head)
+        jti = peer.claims.jti if peer.claims else "-"
+        recovered = mode is Resume.REPLAY
+        log.info("store=%s online recovered=%s offset=%d jti=%s", store_id, recovered, head, jti)
         await self.s.fleet.set_link(store_id, True, hello.client_version, peer.link_id)
         peer.start()
         while True:
@@ -504,6 +520,8 @@ class WsServer:
     def _browser_claims(self, token: str, scope: Scope) -> Claims:
         try:
             claims = self._tokens.verify(token)
+        except (TokenRevoked, TokenExpired) as exc:  # terminal: a new token is needed
+            raise Refused(CloseCode.TOKEN_REVOKED, exc.detail) from None
         except Unauthorized as exc:
             raise Refused(CloseCode.POLICY, exc.detail) from None
         if claims.scope is not scope:
@@ -529,6 +547,8 @@ class WsServer:
         session = KdsSession(hello.store, station)
         label = f"{KDS_PATH} store={hello.store} station={hello.station}"
         peer = KdsPeer(session, conn, tasks, self.opts, label)
+        peer.claims = claims
+        log.info("%s open jti=%s", label, claims.jti)  # the id a revocation names
         self.peers.add(peer)
         try:
             await self._serve_kds(conn, peer, hello)
@@ -586,8 +606,10 @@ class WsServer:
         hello = await self._hello(conn, HQ_SCREEN, binary=False)
         if not isinstance(hello, HqHello):
             raise Refused(CloseCode.POLICY, "expected hello first")
-        self._browser_claims(hello.token, Scope.HQ)
+        claims = self._browser_claims(hello.token, Scope.HQ)
         peer = HqPeer(conn, tasks, self.opts, HQ_PATH)
+        peer.claims = claims
+        log.info("%s open sub=%s jti=%s", HQ_PATH, claims.sub, claims.jti)
         self.s.hub.attach_hq(peer)
         self.peers.add(peer)
         try:

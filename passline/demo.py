@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import secrets
 import sys
@@ -175,8 +176,7 @@ class Demo:
             },
             "urls": self.urls(),
         }
-        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, json.dumps(info, indent=2) + "\n")
         return path
 
     # -- the lunch rush ----------------------------------------------------------------
@@ -254,3 +254,20 @@ class Demo:
             f"orders {c.orders}  amended {c.amended}  cancelled {c.cancelled}  "
             f"printed {printed}  held {held}  faults {c.faults}{fault}"
         )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read, from its first byte (it holds tokens): a new
+    file is made with mode 0600 (a umask can only narrow that), then renamed over the old
+    one, so an old world-readable file is replaced rather than rewritten in place."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -27,6 +27,8 @@ SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "batch-response": TypeAdapter(rest.BatchResponse),
     "submit-result": TypeAdapter(rest.SubmitResult),
     "config-result": TypeAdapter(rest.ConfigResult),
+    "token-revocation": TypeAdapter(rest.TokenRevocation),
+    "revoke-result": TypeAdapter(rest.RevokeResult),
     "order-view": TypeAdapter(rest.OrderView),
     "job-view": TypeAdapter(rest.JobView),
     "store-view": TypeAdapter(rest.StoreView),

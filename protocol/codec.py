@@ -17,7 +17,7 @@ import msgpack
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from protocol.close_codes import CloseCode
-from protocol.errors import ProtocolError
+from protocol.errors import ProtocolError, truncate_reason
 
 #: Default frame limit (DESIGN.md §5.3); servers may configure another.
 MAX_FRAME_BYTES = 64 * 1024
@@ -111,6 +111,12 @@ def describe(exc: ValidationError, limit: int = 3) -> str:
     return truncate_reason(text)
 
 
-def truncate_reason(text: str, limit: int = 120) -> str:
-    """Cut to ``limit`` UTF-8 bytes: a close frame's reason must stay under 123 bytes."""
-    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "decode_json",
+    "decode_msgpack",
+    "describe",
+    "encode_json",
+    "encode_msgpack",
+    "truncate_reason",
+]

@@ -61,6 +61,21 @@ class ConfigResult(Frozen):
     version: Version
 
 
+class TokenRevocation(Frozen):
+    """``POST /v1/tokens/revoke`` (DESIGN.md §8.4): refuse a token from now on, on every
+    broker node; its open websockets close with 4501."""
+
+    jti: Ident
+    """The token's id (its ``jti`` claim; the broker logs it, never the token)."""
+
+
+class RevokeResult(Frozen):
+    jti: Ident
+    until: Timestamp
+    """When the entry leaves the deny-list: no token issued before the revocation can be
+    valid past it."""
+
+
 class JobView(Frozen):
     """``GET /v1/jobs/{job_id}``."""
 

@@ -19,11 +19,13 @@ sys.path.insert(0, str(ROOT))
 
 from generated import write_or_check  # noqa: E402
 
+from broker.auth import TokenCache  # noqa: E402
 from broker.fleet import FleetState  # noqa: E402
 from broker.limits import RateLimiter  # noqa: E402
 from broker.metrics import Metrics  # noqa: E402
 from broker.orders import Orders  # noqa: E402
 from broker.rest import Api, build_app  # noqa: E402
+from broker.revocation import Revocations  # noqa: E402
 from broker.storage.memory import MemoryStorage  # noqa: E402
 
 OUT = ROOT / "docs" / "openapi.json"
@@ -38,8 +40,9 @@ def render() -> str:
         Orders(storage),
         FleetState(storage, lambda message: None),
         Metrics(),
-        UNUSED_SECRET,
+        TokenCache(UNUSED_SECRET),
         RateLimiter(0.0, 1),
+        Revocations(storage.denylist),
     )
     doc = build_app(api).openapi()
     return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"

@@ -3,7 +3,8 @@
 ``GET /status`` (or ``/``) answers JSON: the link, each printer, and this PC's clock
 offset to the broker's (with a warning when it is over a minute). Hand-written on asyncio
 streams on purpose: a web framework would cost the daemon more memory than everything
-else it does.
+else it does. A request whose ``Host`` is not 127.0.0.1, localhost or [::1] gets 421: a
+web page cannot read it through DNS rebinding (``printer_drivers.local_http``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import TYPE_CHECKING, Any
+
+from printer_drivers.local_http import REFUSAL, host_allowed
 
 if TYPE_CHECKING:
     from store_client.daemon import StoreClient
@@ -43,12 +46,22 @@ async def serve_status(client: StoreClient, port: int) -> asyncio.Server:
 
 
 async def _route(client: StoreClient, head: bytes) -> tuple[str, dict[str, Any]]:
+    if not host_allowed(_host(head)):
+        return "421 Misdirected Request", {"error": REFUSAL}
     parts = head.split(b" ", 2)
     if len(parts) < 2 or parts[0] != b"GET":
         return "405 Method Not Allowed", {"error": "only GET"}
     if parts[1] not in (b"/", b"/status"):
         return "404 Not Found", {"error": "try GET /status"}
     return "200 OK", await snapshot(client)
+
+
+def _host(head: bytes) -> str | None:
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "host":
+            return value.strip()
+    return None
 
 
 async def snapshot(client: StoreClient) -> dict[str, Any]:

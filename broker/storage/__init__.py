@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from broker.errors import ConfigError
 from broker.storage.base import (
@@ -24,12 +27,14 @@ from broker.storage.base import (
     Tx,
     Wakeups,
 )
+from broker.storage.denylist import DenyList, SqliteDenyList
 from broker.storage.memory import MemoryStorage
 from broker.storage.sqlite import SqliteStorage
 
 __all__ = [
     "Backend",
     "Committed",
+    "DenyList",
     "Entry",
     "EntryKind",
     "Kind",
@@ -42,7 +47,9 @@ __all__ = [
     "StreamSlice",
     "Tx",
     "Wakeups",
+    "open_denylist",
     "open_storage",
+    "safe_url",
 ]
 
 
@@ -53,9 +60,7 @@ async def open_storage(url: str, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -
     if parts.scheme == "memory":
         return MemoryStorage(stream_max_len)
     if parts.scheme == "sqlite":
-        path = (parts.netloc + parts.path) if parts.netloc else parts.path
-        if not path:
-            raise ConfigError(f"expected sqlite:///path/to/file.db, got {url!r}")
+        path = _sqlite_path(url, parts)
         try:
             store = SqliteStorage(path, stream_max_len, query.get("synchronous", "full").lower())
         except ValueError as exc:
@@ -69,14 +74,63 @@ async def open_storage(url: str, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -
     )
 
 
+def open_denylist(url: str) -> contextlib.AbstractAsyncContextManager[DenyList]:
+    """The token deny-list of the storage at ``url`` without starting a backend (no writer,
+    no heartbeat): ``passline token revoke`` in a process of its own. ``ConfigError`` for
+    ``memory://`` (it lives in the broker's process) and a sqlite file that is not there."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = _sqlite_path(url, parts)
+        if not Path(path).is_file():  # sqlite would make an empty one that no broker reads
+            raise ConfigError(f"no broker database at {path}: is this the broker's store URL?")
+        return _sqlite_denylist(path)
+    if parts.scheme in ("redis", "rediss", "unix"):
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        base, options = _redis_options(url, parts.query, query)
+        return _redis_denylist(base, str(options.get("prefix", "passline")))
+    if parts.scheme == "memory":
+        raise ConfigError("memory:// storage lives in the broker process: POST /v1/tokens/revoke")
+    raise ConfigError(f"unknown storage URL {url!r}: expected sqlite:///path or redis://…")
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_denylist(path: str) -> AsyncIterator[DenyList]:
+    denylist = SqliteDenyList(path)
+    try:
+        yield denylist
+    finally:
+        await denylist.close()
+
+
+@contextlib.asynccontextmanager
+async def _redis_denylist(url: str, prefix: str) -> AsyncIterator[DenyList]:
+    import redis.asyncio as aioredis
+
+    from broker.storage.denylist import RedisDenyList
+
+    client = aioredis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
+    )
+    try:
+        yield RedisDenyList(lambda: client, f"{prefix}:denied")
+    finally:
+        await client.aclose()
+
+
+def _sqlite_path(url: str, parts: SplitResult) -> str:
+    path = (parts.netloc + parts.path) if parts.netloc else parts.path
+    if not path:
+        raise ConfigError(f"expected sqlite:///path/to/file.db, got {url!r}")
+    return path
+
+
 REDIS_OPTIONS = {"prefix": str, "record_ttl_s": int, "max_connections": int}
 
 
-async def _open_redis(
-    url: str, raw_query: str, query: dict[str, str], stream_max_len: int
-) -> Backend:
-    from broker.storage.redis import RedisStorage  # redis-py only where it is used
-
+def _redis_options(
+    url: str, raw_query: str, query: dict[str, str]
+) -> tuple[str, dict[str, object]]:
+    """The URL redis-py is given (our options taken out) and our options."""
     ours = {k: v for k, v in query.items() if k in REDIS_OPTIONS}
     kwargs: dict[str, object] = {}
     for name, value in ours.items():
@@ -88,7 +142,23 @@ async def _open_redis(
     if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}: "):
         raise ConfigError(f"redis URL option prefix must be a plain word, got {prefix!r}")
     rest = "&".join(p for p in raw_query.split("&") if p and p.split("=", 1)[0] not in ours)
-    base = url.split("?", 1)[0] + ("?" + rest if rest else "")
+    return url.split("?", 1)[0] + ("?" + rest if rest else ""), kwargs
+
+
+async def _open_redis(
+    url: str, raw_query: str, query: dict[str, str], stream_max_len: int
+) -> Backend:
+    from broker.storage.redis import RedisStorage  # redis-py only where it is used
+
+    base, kwargs = _redis_options(url, raw_query, query)
     store = RedisStorage(base, stream_max_len, **kwargs)  # type: ignore[arg-type]
     await store.start()
     return store
+
+
+def safe_url(url: str) -> str:
+    """A storage URL for logs and messages, without any password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from broker.storage.denylist import DenyList
 from broker.storage.leases import InProcessLeases, Leases
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,8 @@ class Backend(Storage, Wakeups, Leases, Protocol):
     shared: bool
     """Other broker nodes use the same data (redis): presence is not this node's alone."""
     node_id: str
+    denylist: DenyList
+    """Revoked token ids, shared by every node on the same data (``storage.denylist``)."""
 
 
 def of_store(record: Record | None, store_id: str | None) -> Record | None:

@@ -24,6 +24,7 @@ from broker.storage.base import (
     notify,
     of_store,
 )
+from broker.storage.denylist import DenyList, MemoryDenyList
 
 
 def new_epoch() -> str:
@@ -60,6 +61,7 @@ class MemoryStorage(InProcess):
         self._streams: dict[str, _Stream] = {}
         self._listener: Listener | None = None
         self._closed = False
+        self.denylist: DenyList = MemoryDenyList()
 
     # -- Storage -------------------------------------------------------------------------
     async def commit(self, store_id: str, tx: Tx) -> Committed:

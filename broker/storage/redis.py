@@ -19,7 +19,9 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
   ``P:{sid}:rel:<session>`` a replaced link's "I have let go" mark;
 - ``P:loc:<kind>:<key>`` → store id, for reads by an id that does not name its store;
 - ``P:stores`` set of store ids; ``P:hq`` stream of HQ deltas; ``P:nodes`` sorted set of
-  live broker nodes (score: when the node's heartbeat expires).
+  live broker nodes (score: when the node's heartbeat expires);
+- ``P:denied`` sorted set of revoked token ids (score: until when), ``P:denied:n`` its
+  change mark (``broker.storage.denylist``).
 
 Orders, tickets, jobs and expo roll-ups expire ``record_ttl_s`` after their last write
 (default 7 days: also the idempotency window of ``POST /v1/orders``); config, link and
@@ -66,6 +68,7 @@ from broker.storage.base import (
     notify,
     settle,
 )
+from broker.storage.denylist import DenyList, RedisDenyList
 from broker.storage.leases import RELEASED_TTL_S, Holder, TakeoverListener
 from broker.storage.memory import new_epoch
 
@@ -194,6 +197,7 @@ class RedisStorage:
         self._known_stores: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self.denylist: DenyList = RedisDenyList(lambda: self.redis, self._k("denied"))
         self.stats = {"batches": 0.0, "commits": 0.0, "busy_s": 0.0, "wakeups": 0.0}
 
     # -- life cycle --------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from broker.storage.base import (
     of_store,
     settle,
 )
+from broker.storage.denylist import SQLITE_SCHEMA as DENYLIST_SCHEMA
+from broker.storage.denylist import DenyList, MemoryDenyList, SqliteDenyList
 from broker.storage.memory import new_epoch
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,8 @@ COMMIT_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 30.0
 SYNCHRONOUS = ("full", "normal", "extra")
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS records (
   kind TEXT NOT NULL, key TEXT NOT NULL, store_id TEXT NOT NULL,
   version INTEGER NOT NULL, live INTEGER NOT NULL, doc TEXT NOT NULL,
@@ -69,6 +72,9 @@ CREATE TABLE IF NOT EXISTS entries (
   store_id TEXT NOT NULL, pos INTEGER NOT NULL, kind TEXT NOT NULL, tag TEXT NOT NULL,
   payload TEXT NOT NULL, PRIMARY KEY (store_id, pos)) WITHOUT ROWID;
 """
+    + DENYLIST_SCHEMA
+    + ";\n"
+)
 
 
 @dataclass(slots=True)
@@ -116,6 +122,9 @@ class SqliteStorage(InProcess):
         self._task: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._closed = False
+        self.denylist: DenyList = (
+            MemoryDenyList() if self._path == ":memory:" else SqliteDenyList(self._path)
+        )
         self.group_sizes: list[int] = []  # recent group commit sizes, for tests
         self.stats = {
             "groups": 0.0,
@@ -215,6 +224,7 @@ class SqliteStorage(InProcess):
         for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()
+        await self.denylist.close()
 
     # -- Wakeups -------------------------------------------------------------------------
     async def ping(self) -> None:

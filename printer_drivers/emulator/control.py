@@ -1,7 +1,8 @@
 """The emulator's JSON control endpoint (DESIGN.md §5.4), a minimal HTTP/1.1 server.
 
 ``POST /state`` with a JSON object of fault fields, ``GET /state``, ``GET /receipts``,
-``DELETE /receipts``. One request per connection; every read has a timeout.
+``DELETE /receipts``. One request per connection; every read has a timeout. A request whose
+``Host`` is not this machine is refused with 421 (DNS rebinding: ``local_http``).
 """
 
 from __future__ import annotations
@@ -13,23 +14,31 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
+from printer_drivers.local_http import MISDIRECTED, REFUSAL
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_TIMEOUT_S = 10.0
 
 Handler = Callable[[str, str, bytes], Awaitable[tuple[int, Any]]]
+HostCheck = Callable[[str | None], bool]
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
+async def _read_request(
+    reader: asyncio.StreamReader, host_ok: HostCheck
+) -> tuple[str, str, bytes] | None:
+    """Method, path and body; None for a request to another ``Host`` (its body unread)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     method, target, _ = lines[0].split(" ", 2)
-    length = 0
+    headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
+        headers[name.strip().lower()] = value.strip()
+    if not host_ok(headers.get("host")):
+        return None
+    length = int(headers.get("content-length") or 0)
     if length > MAX_BODY_BYTES:
         raise ValueError(f"body of {length} bytes is over {MAX_BODY_BYTES}")
     body = await reader.readexactly(length) if length else b""
@@ -47,21 +56,22 @@ def _response(status: int, payload: Any) -> bytes:
 
 
 def connection_handler(
-    handle: Handler,
+    handle: Handler, host_ok: HostCheck
 ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     """An ``asyncio.start_server`` callback that answers one request with ``handle``."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             try:
-                method, path, body = await asyncio.wait_for(
-                    _read_request(reader), REQUEST_TIMEOUT_S
-                )
+                request = await asyncio.wait_for(_read_request(reader, host_ok), REQUEST_TIMEOUT_S)
             except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 writer.write(_response(400, {"error": "malformed HTTP request"}))
             else:
-                status, payload = await handle(method, path, body)
-                writer.write(_response(status, payload))
+                if request is None:
+                    writer.write(_response(MISDIRECTED, {"error": REFUSAL}))
+                else:
+                    status, payload = await handle(*request)
+                    writer.write(_response(status, payload))
             await asyncio.wait_for(writer.drain(), REQUEST_TIMEOUT_S)
         except (TimeoutError, ConnectionError) as exc:
             log.debug("control connection dropped: %s", exc)

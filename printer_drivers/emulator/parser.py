@@ -3,6 +3,12 @@
 The parser knows each command's length, so a parameter byte that happens to look like
 DLE EOT (inside a raster image, say) is never taken for a real-time request. Commands it
 does not know are passed on as ``UNKNOWN`` with a best-guess length instead of stalling.
+
+What it holds back is bounded, whatever a sender announces: a raster image longer than
+``MAX_COMMAND_BYTES`` is passed on as its 8-byte header and its data is consumed as it
+streams by, unkept (``GS v 0`` can announce 65535 x 65535 bytes); a command that ends at
+a NUL (``ESC D``, ``GS k`` format A) ends after ``MAX_TERMINATED_BYTES`` without one, as a
+real printer stops reading tab stops or barcode data at its limit.
 """
 
 from __future__ import annotations
@@ -10,6 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+#: The longest command kept whole (a full-width 80 mm raster of ~14,000 dot rows).
+MAX_COMMAND_BYTES = 1024 * 1024
+#: A NUL-terminated command ends here without its NUL (ESC D takes 32 stops, GS k ~255).
+MAX_TERMINATED_BYTES = 256
+RASTER_HEADER_BYTES = 8  # GS v 0 m xL xH yL yH
 
 
 class Op(StrEnum):
@@ -131,14 +143,17 @@ class CommandParser:
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._skip = 0
+        """Data bytes of an oversized image still to come, consumed unkept."""
 
     @property
     def pending(self) -> int:
-        """Bytes held back because a command is not complete yet."""
+        """Bytes held back because a command is not complete yet (at most
+        ``MAX_COMMAND_BYTES``)."""
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[Command]:
-        self._buf += data
+        self._buf += data[self._take_skip(len(data)) :]
         out: list[Command] = []
         i, buf = 0, self._buf
         while i < len(buf):
@@ -147,8 +162,15 @@ class CommandParser:
                 break
             out.append(parsed)
             i += len(parsed.raw)
+            i += self._take_skip(len(buf) - i)
         del self._buf[:i]
         return out
+
+    def _take_skip(self, available: int) -> int:
+        """How many of ``available`` bytes belong to an oversized image's data."""
+        take = min(self._skip, available)
+        self._skip -= take
+        return take
 
     def _one(self, buf: bytearray, i: int) -> Command | None:
         b = buf[i]
@@ -162,9 +184,15 @@ class CommandParser:
             if i + 1 >= len(buf):
                 return None
             size = self._size(buf, i)
-            if size is None or i + size[1] > len(buf):
+            if size is None:
                 return None
-            return Command(size[0], bytes(buf[i : i + size[1]]))
+            op, length = size
+            if length > MAX_COMMAND_BYTES:  # only GS v 0 can announce this much
+                self._skip = length - RASTER_HEADER_BYTES
+                return Command(op, bytes(buf[i : i + RASTER_HEADER_BYTES]))
+            if i + length > len(buf):
+                return None
+            return Command(op, bytes(buf[i : i + length]))
         return Command(Op.OTHER, bytes(buf[i : i + 1]))  # NUL, CAN, …: ignored
 
     def _size(self, buf: bytearray, i: int) -> tuple[Op, int] | None:
@@ -198,9 +226,9 @@ class CommandParser:
             op = Op.EXTENDED if lead == 0x1D else Op.OTHER
             return (op, 5 + _u16(buf, i + 3))
         if lead == 0x1D and code == ord("v"):
-            if avail < 8:
+            if avail < RASTER_HEADER_BYTES:
                 return None
-            return (Op.RASTER, 8 + _u16(buf, i + 4) * _u16(buf, i + 6))
+            return (Op.RASTER, RASTER_HEADER_BYTES + _u16(buf, i + 4) * _u16(buf, i + 6))
         if lead == 0x1B and code == ord("*"):
             if avail < 5:
                 return None
@@ -209,8 +237,7 @@ class CommandParser:
         if lead == 0x1D and code == ord("k"):
             return self._barcode(buf, i)
         if lead == 0x1B and code == ord("D"):
-            end = buf.find(b"\x00", i + 2)
-            return None if end < 0 else (Op.OTHER, end + 1 - i)
+            return _terminated(buf, i, i + 2, Op.OTHER)
         return (Op.UNKNOWN, 2)
 
     @staticmethod
@@ -219,5 +246,14 @@ class CommandParser:
             return None
         if buf[i + 2] >= 65:  # GS k m n d1..dn
             return None if len(buf) - i < 4 else (Op.BARCODE, 4 + buf[i + 3])
-        end = buf.find(b"\x00", i + 3)  # GS k m d1..dk NUL
-        return None if end < 0 else (Op.BARCODE, end + 1 - i)
+        return _terminated(buf, i, i + 3, Op.BARCODE)  # GS k m d1..dk NUL
+
+
+def _terminated(buf: bytearray, i: int, data_at: int, op: Op) -> tuple[Op, int] | None:
+    """A command from ``i`` to its NUL, or ``MAX_TERMINATED_BYTES`` long without one;
+    None while neither has arrived."""
+    limit = i + MAX_TERMINATED_BYTES
+    end = buf.find(b"\x00", data_at, limit)
+    if end >= 0:
+        return (op, end + 1 - i)
+    return (op, MAX_TERMINATED_BYTES) if len(buf) >= limit else None

@@ -19,6 +19,7 @@ from printer_drivers.emulator.control import connection_handler, parse_json_obje
 from printer_drivers.emulator.engine import Engine, describe_receipt
 from printer_drivers.emulator.paper import PaperMachine, Receipt
 from printer_drivers.emulator.parser import CommandParser
+from printer_drivers.local_http import host_allowed, listens_beyond_loopback
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class PrinterEmulator:
         self._servers.append(printer)
         self.port = printer.sockets[0].getsockname()[1]
         if control_port is not None:
-            handler = connection_handler(self._control)
+            handler = connection_handler(self._control, self._host_ok)
             control = await asyncio.start_server(handler, self.host, control_port)
             self._servers.append(control)
             self.control_port = control.sockets[0].getsockname()[1]
@@ -193,6 +194,10 @@ class PrinterEmulator:
             await self.engine.intake(parser.feed(data))
 
     # --- control port -------------------------------------------------------------------
+    def _host_ok(self, header: str | None) -> bool:
+        wide = listens_beyond_loopback(self.host)
+        return host_allowed(header, beyond_loopback=wide, also=(self.host,))
+
     async def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         if path == "/state" and method == "GET":
             return 200, self.state

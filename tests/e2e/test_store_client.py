@@ -219,7 +219,7 @@ async def test_local_status_page(tmp_path: Path, path: str) -> None:
         await eventually(lambda: asyncio.sleep(0, client.link.phase == "online"), what="online")
         await eventually(lambda: asyncio.sleep(0, len(client.workers) == 3), what="workers")
         reader, writer = await asyncio.open_connection("127.0.0.1", client.status_port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         raw = await asyncio.wait_for(reader.read(), 10)
         writer.close()
         head, _, body = raw.partition(b"\r\n\r\n")

@@ -70,7 +70,7 @@ def texts(st: Stack, printer: str) -> list[str]:
 
 async def status_page(client: StoreClient) -> dict[str, Any]:
     reader, writer = await asyncio.open_connection("127.0.0.1", client.status_port)
-    writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     raw = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     head, _, body = raw.partition(b"\r\n\r\n")
