@@ -89,6 +89,7 @@ WATCH_WAIT_S = 3.0  # how long a new subscription waits for a reconnecting chann
 HQ_MAX_LEN = 10_000
 HQ_BLOCK_MS = 1000
 RECONNECT_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+STOP_TRIES, STOP_WAIT_S = 25, 0.2  # aclose: cancel, wait, cancel again (5 s at most)
 
 COMMIT_LUA = """
 local nput = tonumber(ARGV[1])
@@ -259,11 +260,7 @@ class RedisStorage:
         self._closed = True
         self._wake.set()
         writer, rest = self._tasks[0] if self._tasks else None, self._tasks[1:]
-        for task in rest:
-            task.cancel()
-        for task in rest:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await _stop(rest)
         if writer is not None:
             try:
                 async with asyncio.timeout(COMMIT_TIMEOUT_S):
@@ -744,7 +741,7 @@ class RedisStorage:
 
     async def _heartbeat(self) -> None:
         key = self._k("nodes")
-        while True:
+        while not self._closed:  # also ends a beat whose cancellation got lost (see _stop)
             with contextlib.suppress(RedisError, OSError, StorageError):
                 await self.redis.zadd(key, {self.node_id: time.time() + NODE_TTL_S})
             await asyncio.sleep(HEARTBEAT_S)
@@ -777,6 +774,24 @@ class RedisStorage:
                             self._hq_listener(str(fields["f"]))
                         except Exception:
                             log.exception("hq listener failed")
+
+
+async def _stop(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel background tasks and wait for them, bounded, cancelling again the ones still
+    running. A cancellation can get lost inside a redis-py call (seen on uvloop right
+    after start: the heartbeat went on beating), and the unbounded wait this replaces then
+    held ``aclose`` for 15 s or for good."""
+    pending = set(tasks)
+    for _ in range(STOP_TRIES):
+        for task in pending:
+            task.cancel()
+        done, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # retrieved: a task that failed was logged where it failed
+        if not pending:
+            return
+    log.warning("redis: %d background task(s) did not stop", len(pending))
 
 
 def _record(kind: Kind, key: str, store_id: str, row: Sequence[Any]) -> Record | None:
