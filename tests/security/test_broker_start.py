@@ -72,8 +72,7 @@ def openssl(*args: str, cwd: Path) -> None:
 def tls_files(tmp_path: Path) -> Iterator[dict[str, Path]]:
     """A private CA and a certificate it signed for 127.0.0.1 (the ``cryptography`` package
     is not a dependency: the openssl command makes them)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
+    assert shutil.which("openssl"), "the openssl command is needed (scripts/test installs it)"
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
             "-subj", "/CN=passline test CA", "-addext", "basicConstraints=critical,CA:TRUE",
