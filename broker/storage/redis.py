@@ -687,15 +687,18 @@ class RedisStorage:
 
     async def _pump(self, ps: Any) -> None:
         while True:
-            msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if self._pubsub_in_doubt:
-                raise ChannelInDoubt("a command on the wake-up channel failed")
-            if self._sweep_soon:  # just (re)subscribed: read whatever was missed meanwhile
+            # Just (re)subscribed: read whatever was missed meanwhile, before waiting for a
+            # message (after it, a catch-up up to a second late repeated wake-ups that the
+            # channel had already delivered).
+            if self._sweep_soon:
                 try:
                     await self._sweep()
                     self._sweep_soon = False
                 except StorageError as exc:
                     log.debug("catch-up after resubscribing failed, trying again: %s", exc)
+            msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if self._pubsub_in_doubt:
+                raise ChannelInDoubt("a command on the wake-up channel failed")
             if msg is None or msg.get("type") != "smessage":
                 continue
             channel = str(msg["channel"])
