@@ -23,12 +23,14 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from broker.errors import StorageError
 from broker.storage import Backend, Entry, EntryKind
 
 log = logging.getLogger(__name__)
 
 CATCH_UP_BATCH = 500
 ATTACH_TIMEOUT_S = 10.0
+CATCH_UP_RETRY_S = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
 class Subscriber(Protocol):
@@ -198,9 +200,23 @@ class Hub:
         self._spawn(self._read_gap(feed))
 
     async def _read_gap(self, feed: Feed) -> None:
+        failures = 0
         try:
             while True:
-                got = await self.storage.read(feed.store_id, feed.position, CATCH_UP_BATCH)
+                try:
+                    got = await self.storage.read(feed.store_id, feed.position, CATCH_UP_BATCH)
+                except StorageError as exc:
+                    # Storage is away (redis restarting): its peers keep their links and
+                    # the read goes on once it is back. (Resetting them here closed every
+                    # link of a store that was woken just as redis went down.)
+                    if self.feeds.get(feed.store_id) is not feed:
+                        return
+                    delay = CATCH_UP_RETRY_S[min(failures, len(CATCH_UP_RETRY_S) - 1)]
+                    log.warning("catch-up store=%s: %s; again in %.1f s", feed.store_id, exc, delay)
+                    failures += 1
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
                 if self.feeds.get(feed.store_id) is not feed:
                     return  # dropped meanwhile: it has no peers, and its successor reads itself
                 if got.epoch != feed.epoch:

@@ -176,3 +176,26 @@ async def test_a_failed_head_read_does_not_stall_the_next_link() -> None:
         await first
     _, head = await asyncio.wait_for(second, 1.0)  # it reads the head itself
     assert head == 0
+
+
+async def test_a_catch_up_read_that_fails_while_storage_is_away_keeps_the_links() -> None:
+    """Redis goes down just as a wake-up comes: the link stays up and gets the entries once
+    the read succeeds again (it was reset, closing the store link, before)."""
+    storage = Gated()
+    hub = Hub(storage)
+    storage.listen(lambda *args: None)
+    link = Link()
+    await hub.attach(link)
+    storage.fail_catch_up = True
+    epoch, head = await commit_unseen(storage, 2)
+    hub.on_commit("s1", epoch, head, [])  # the catch-up read starts and hangs ...
+    await settle()
+    storage.gate.set()  # ... then fails as a lost connection does
+    await storage.failed.wait()
+    epoch, head = await commit_unseen(storage)  # a wake-up while the read waits to retry
+    hub.on_commit("s1", epoch, head, [])
+    for _ in range(100):
+        if link.offsets == [1, 2, 3]:
+            break
+        await asyncio.sleep(0.01)
+    assert link.offsets == [1, 2, 3] and link.resets == 0
