@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from broker.errors import StorageError
 from broker.orders import now_utc, put, retrying
-from broker.records import JobRecord, LinkRecord, PrinterRecord, printer_key
+from broker.records import JobProgress, LinkRecord, PrinterRecord, printer_key
 from broker.storage import Backend, Kind, Tx
 from protocol.config import VersionedStoreConfig
 from protocol.errors import TransitionError
@@ -250,7 +250,7 @@ class FleetState:
             for (job_id, sent_at), raw in zip(sent, raws, strict=True):
                 if raw is None:
                     continue
-                jr = JobRecord.model_validate_json(raw.doc)
+                jr = JobProgress.model_validate_json(raw.doc)
                 if jr.state not in (_S.QUEUED, _S.SENT):
                     continue
                 if jr.state is _S.QUEUED:
@@ -266,11 +266,11 @@ class FleetState:
     async def job_state(self, store_id: str, report: JobStateReport) -> str | None:
         """Record a store client's report; an error text when it cannot be applied."""
 
-        async def attempt() -> tuple[str | None, JobRecord | None]:
+        async def attempt() -> tuple[str | None, JobProgress | None]:
             raw = await self.storage.get(Kind.JOB, report.job_id, store_id)
             if raw is None:
                 return f"no job {report.job_id!r}", None
-            jr = JobRecord.model_validate_json(raw.doc)
+            jr = JobProgress.model_validate_json(raw.doc)
             if jr.store_id != store_id:
                 return f"no job {report.job_id!r}", None
             if jr.state is report.state:
@@ -304,14 +304,14 @@ class FleetState:
                 JobAlert(
                     store_id=store_id,
                     job_id=report.job_id,
-                    printer_id=report.printer_id or jr.job.printer_id,
+                    printer_id=report.printer_id or str(jr.job["printer_id"]),
                     state=report.state,
                     reason=report.reason,
                 )
             )
         if jr is not None and report.status is not None:
             await self.printer_status(
-                store_id, report.printer_id or jr.job.printer_id, report.status
+                store_id, report.printer_id or str(jr.job["printer_id"]), report.status
             )
         return error
 
@@ -385,7 +385,7 @@ class FleetState:
     async def _job_counts(self, store_id: str | None) -> dict[str, tuple[int, int]]:
         counts: dict[str, tuple[int, int]] = {}
         for raw in await self.storage.scan(store_id, Kind.JOB, live_only=True):
-            jr = JobRecord.model_validate_json(raw.doc)
+            jr = JobProgress.model_validate_json(raw.doc)
             queued, held = counts.get(raw.store_id, (0, 0))
             if jr.state is _S.HELD:
                 held += 1

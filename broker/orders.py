@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from broker.amend import expo_roll_up, plan_amend, plan_cancel, plan_reprint
 from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
-from broker.records import JobRecord, OrderRecord, TicketRecord, order_id_for
+from broker.records import JobProgress, JobRecord, OrderRecord, TicketRecord, order_id_for
 from broker.routing import Plan, plan_submit
 from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
 from protocol.config import StoreConfig, VersionedStoreConfig
@@ -94,13 +95,18 @@ def expo_station(config: StoreConfig) -> str | None:
 class Orders:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self.configs = ConfigCache(CONFIG_TTL_S)
+        # In-process storage has one writer, this node: every PUT goes through
+        # ``put_config`` and refreshes the cache, so a cached config never expires (a read
+        # per order cost a tenth of the loop with a thousand stores). Nodes sharing redis
+        # see each other's PUTs within the TTL.
+        shared = getattr(storage, "shared", True)  # a bare Storage: assume other writers
+        self.configs = ConfigCache(CONFIG_TTL_S if shared else math.inf)
         """Also the hub's ``ConfigWatcher``: see ``broker/config_cache.py``."""
 
     # -- config ----------------------------------------------------------------------------
     async def config(self, store_id: str) -> VersionedStoreConfig | None:
-        """The store's config; cached for ``CONFIG_TTL_S`` (a PUT on this node refreshes it
-        at once; another node's PUT is seen within the TTL). Never older than a config
+        """The store's config; cached (a PUT on this node refreshes it at once; another
+        node's PUT is seen within ``CONFIG_TTL_S``). Never older than a config
         this node wrote or saw go by, nor than the stream head a feed last read."""
         fresh, config = self.configs.fresh(store_id)
         if fresh:
@@ -314,7 +320,7 @@ class Orders:
         for jid, raw in zip(rec.jobs, raws, strict=True):
             if raw is None:
                 continue
-            jr = JobRecord.model_validate_json(raw.doc)
+            jr = JobProgress.model_validate_json(raw.doc)
             if JobState.CANCELLED not in _next_states(jr.state):
                 continue
             jr.history.append(

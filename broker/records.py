@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +46,18 @@ class OrderRecord(_Doc):
 
 class JobRecord(_Doc):
     job: Job
+    store_id: str
+    state: JobState
+    history: list[JobTransitionRecord]
+    offset: int = 0
+
+
+class JobProgress(_Doc):
+    """A ``JobRecord`` read to change its state (acks, job reports, cancels): the job body,
+    validated when the order came in, is carried as parsed JSON and written back as it
+    was. Validating the body again cost more than the rest of an ack together."""
+
+    job: dict[str, Any]
     store_id: str
     state: JobState
     history: list[JobTransitionRecord]

@@ -50,6 +50,7 @@ from broker.storage.memory import new_epoch
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 512  # commit requests per transaction
+VERSION_CHUNK = 400  # records per version query (SQLite allows 32,766 variables)
 CHECKPOINT_EVERY_S = 1.0
 CACHE_KIB = 64 * 1024
 MMAP_BYTES = 256 * 1024 * 1024
@@ -325,7 +326,10 @@ class SqliteStorage(InProcess):
 
 
 class _GroupCommit:
-    """One transaction for a batch of requests, each in its own savepoint."""
+    """One transaction for a batch of requests: every request's versions are checked
+    against the database and the requests before it, then the whole group is written
+    with a handful of statements (one per table), whatever its size. A request whose
+    versions do not match is skipped; the rest of the group goes on."""
 
     def __init__(self, conn: sqlite3.Connection, heads: dict[str, _Head], max_len: int) -> None:
         self.conn = conn
@@ -335,11 +339,16 @@ class _GroupCommit:
         self.open = False
 
     def write(self, batch: Sequence[_Request]) -> list[_Outcome]:
-        """BEGIN and every request's statements; the caller COMMITs (``open`` is then True)."""
+        """BEGIN and the group's statements; the caller COMMITs (``open`` is then True)."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             self.open = True
-            return [self._one(req) for req in batch]
+            versions = self._versions(batch)
+            records: list[tuple[object, ...]] = []
+            entries: list[tuple[object, ...]] = []
+            outcomes = [self._one(req, versions, records, entries) for req in batch]
+            self._flush(records, entries)
+            return outcomes
         except sqlite3.Error as exc:
             return self.failed(batch, exc)
 
@@ -358,65 +367,79 @@ class _GroupCommit:
         error = StorageError(f"sqlite commit failed: {exc}")
         return [_Outcome(req, error, []) for req in batch]
 
-    def _one(self, req: _Request) -> _Outcome:
-        # Every version check runs before the request writes anything, so a conflict needs
-        # no savepoint: the request is skipped and the rest of the group goes on.
-        try:
-            self._check_versions(req.tx)
-        except VersionConflict as exc:
-            return _Outcome(req, exc, [])
-        committed, entries = self._apply(req.store_id, req.tx)
-        return _Outcome(req, committed, entries, self.heads[req.store_id].first)
+    def _versions(self, batch: Sequence[_Request]) -> dict[tuple[str, str], int]:
+        """The stored version of every record the group puts (absent: not in the dict)."""
+        keys = list({(p.kind.value, p.key) for req in batch for p in req.tx.puts})
+        found: dict[tuple[str, str], int] = {}
+        for i in range(0, len(keys), VERSION_CHUNK):
+            chunk = keys[i : i + VERSION_CHUNK]
+            values = ",".join("(?,?)" for _ in chunk)
+            rows = self.conn.execute(  # a join on the primary key (row-value IN would scan)
+                f"SELECT r.kind, r.key, r.version FROM (VALUES {values}) v "
+                "JOIN records r ON r.kind = v.column1 AND r.key = v.column2",
+                [x for k in chunk for x in k],
+            ).fetchall()
+            found.update(((str(r[0]), str(r[1])), int(r[2])) for r in rows)
+        return found
 
-    def _check_versions(self, tx: Tx) -> None:
-        """One SELECT for all of a request's puts (statements cost GIL hand-offs)."""
-        if not tx.puts:
-            return
-        keys = [(p.kind.value, p.key) for p in tx.puts]
-        values = ",".join("(?,?)" for _ in keys)
-        rows = self.conn.execute(  # a join on the primary key (row-value IN would scan)
-            f"SELECT r.kind, r.key, r.version FROM (VALUES {values}) v "
-            "JOIN records r ON r.kind = v.column1 AND r.key = v.column2",
-            [x for k in keys for x in k],
-        ).fetchall()
-        current = {(r[0], r[1]): r[2] for r in rows}
-        for put in tx.puts:
-            actual = current.get((put.kind.value, put.key), 0)
+    def _one(
+        self,
+        req: _Request,
+        versions: dict[tuple[str, str], int],
+        records: list[tuple[object, ...]],
+        rows: list[tuple[object, ...]],
+    ) -> _Outcome:
+        store_id, tx = req.store_id, req.tx
+        for put in tx.puts:  # all checked before any is taken: a conflict writes nothing
+            actual = versions.get((put.kind.value, put.key), 0)
             if actual != put.expect:
-                raise VersionConflict(put.kind.value, put.key, put.expect, actual)
-
-    def _apply(self, store_id: str, tx: Tx) -> tuple[Committed, list[Entry]]:
-        ex = self.conn.execute
-        self.conn.executemany(
-            "INSERT INTO records (kind, key, store_id, version, live, doc) VALUES (?,?,?,?,?,?) "
-            "ON CONFLICT (kind, key) DO UPDATE SET store_id=excluded.store_id, "
-            "version=excluded.version, live=excluded.live, doc=excluded.doc",
-            [(p.kind.value, p.key, store_id, p.version, int(p.live), p.doc) for p in tx.puts],
-        )
+                return _Outcome(
+                    req, VersionConflict(put.kind.value, put.key, put.expect, actual), []
+                )
+        for p in tx.puts:
+            versions[(p.kind.value, p.key)] = p.version
+            records.append((p.kind.value, p.key, store_id, p.version, int(p.live), p.doc))
         head = self.heads.get(store_id)
         if store_id not in self.saved:
             self.saved[store_id] = _Head(head.epoch, head.head, head.first) if head else None
         if head is None:
-            head = _Head(new_epoch(), 0, 1)
-            ex("INSERT INTO streams VALUES (?,?,?,?)", (store_id, head.epoch, 0, 1))
-            self.heads[store_id] = head
+            head = self.heads[store_id] = _Head(new_epoch(), 0, 1)
         if not tx.entries:
-            return Committed(head.epoch, head.head, ()), []
+            return _Outcome(req, Committed(head.epoch, head.head, ()), [], head.first)
         entries = [
             Entry(head.head + i + 1, n.kind, n.payload, n.tag) for i, n in enumerate(tx.entries)
         ]
-        self.conn.executemany(
-            "INSERT INTO entries (store_id, pos, kind, tag, payload) VALUES (?,?,?,?,?)",
-            [(store_id, e.offset, e.kind.value, e.tag, e.payload) for e in entries],
+        rows.extend((store_id, e.offset, e.kind.value, e.tag, e.payload) for e in entries)
+        head.head = entries[-1].offset
+        if head.head - head.first + 1 > self.max_len + max(16, self.max_len // 10):
+            head.first = head.head - self.max_len + 1
+        offsets = tuple(e.offset for e in entries)
+        return _Outcome(req, Committed(head.epoch, head.head, offsets), entries, head.first)
+
+    def _flush(self, records: list[tuple[object, ...]], entries: list[tuple[object, ...]]) -> None:
+        """The group's rows, in request order (a record put twice: the later one stays)."""
+        many = self.conn.executemany
+        many(
+            "INSERT INTO records (kind, key, store_id, version, live, doc) VALUES (?,?,?,?,?,?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET store_id=excluded.store_id, "
+            "version=excluded.version, live=excluded.live, doc=excluded.doc",
+            records,
         )
-        new_head = entries[-1].offset
-        first = head.first
-        if new_head - first + 1 > self.max_len + max(16, self.max_len // 10):
-            first = new_head - self.max_len + 1
-            ex("DELETE FROM entries WHERE store_id=? AND pos<?", (store_id, first))
-        ex("UPDATE streams SET head=?, first=? WHERE store_id=?", (new_head, first, store_id))
-        head.head, head.first = new_head, first
-        return Committed(head.epoch, new_head, tuple(e.offset for e in entries)), entries
+        many("INSERT INTO entries (store_id, pos, kind, tag, payload) VALUES (?,?,?,?,?)", entries)
+        born = [sid for sid, old in self.saved.items() if old is None]
+        many(
+            "INSERT INTO streams VALUES (?,?,?,?)",
+            [(sid, self.heads[sid].epoch, 0, 1) for sid in born],
+        )
+        moved = [(sid, self.heads[sid], old.first if old else 1) for sid, old in self.saved.items()]
+        many(
+            "DELETE FROM entries WHERE store_id=? AND pos<?",
+            [(sid, h.first) for sid, h, first_before in moved if h.first > first_before],
+        )
+        many(
+            "UPDATE streams SET head=?, first=? WHERE store_id=?",
+            [(h.head, h.first, sid) for sid, h, _ in moved],
+        )
 
 
 def _record(row: tuple[object, ...]) -> Record:

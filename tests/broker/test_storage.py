@@ -116,3 +116,26 @@ async def test_get_many_and_the_store_hint(backend: Backend) -> None:
     assert await backend.get(Kind.JOB, "j2", "s2") is not None
     assert await backend.get(Kind.JOB, "j2", "s1") is None
     assert await backend.get_many(Kind.JOB, []) == []
+
+
+async def test_one_group_checks_each_commit_against_those_before_it(backend: Backend) -> None:
+    """Commits sent together (one group commit in sqlite, one pipeline in redis) are
+    checked in order: a later one sees what an earlier one of the same group wrote."""
+    o = Kind.ORDER
+    results = await asyncio.gather(
+        backend.commit("s1", Tx([Put(o, "o1", '{"v":1}', 1, 0)], [entry(1)])),
+        backend.commit("s1", Tx([Put(o, "o1", '{"v":2}', 2, 1)], [entry(2)])),
+        backend.commit("s1", Tx([Put(o, "o1", '{"dup":1}', 1, 0)], [entry(3)])),  # conflict
+        backend.commit("s2", Tx([Put(o, "o2", '{"v":1}', 1, 0)], [entry(1)] * 300)),  # trims
+        backend.commit("s1", Tx([Put(o, "o1", '{"v":3}', 3, 2), Put(o, "o3", "{}", 1, 0)])),
+        return_exceptions=True,
+    )
+    assert isinstance(results[2], VersionConflict)
+    assert [getattr(r, "offsets", None) for r in (results[0], results[1])] == [(1,), (2,)]
+    rec = await backend.get(o, "o1")
+    assert rec is not None and (rec.version, rec.doc) == (3, '{"v":3}')
+    assert await backend.get(o, "o3") is not None
+    s1 = await backend.read("s1", 0, 10)
+    assert [e.payload for e in s1.entries] == ['{"n":1}', '{"n":2}'] and s1.head == 2
+    s2 = await backend.read("s2", 0, 400)
+    assert s2.head == 300 and s2.first > 1 and s2.entries[0].offset == s2.first
