@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from broker.gc_tuning import PAUSE_BUCKETS
 
 
 class Metrics:
@@ -37,6 +39,14 @@ class Metrics:
             "passline_storage_writer",
             "Storage writer totals (sqlite: groups, commits, busy_s, sync_s)",
             ["what"],
+            registry=r,
+        )
+
+        self.gc_pauses = Histogram(
+            "passline_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector by generation (the loop waits meanwhile)",
+            ["generation"],
+            buckets=PAUSE_BUCKETS,
             registry=r,
         )
 

@@ -4,11 +4,6 @@ A line goes to its item's ``station`` override, else the store's ``sku_routes``,
 station listing its category, else ``default_station``; otherwise the order is refused
 (422 naming the line). Jobs are one per (order revision, printer, template): stations that
 share a printer share its chit (the chit's station header names them all).
-
-Everything built here comes from an order and a store config validated at the edge, so
-tickets and jobs are constructed without validating them again (``model_construct``: a
-third of a submit's planning cost); ``tests/broker/test_routing.py`` checks that what is
-built is what validation would make of it.
 """
 
 from __future__ import annotations
@@ -72,7 +67,7 @@ def route_lines(items: Sequence[Item], config: StoreConfig, where: str) -> dict[
 
 
 def ticket_order(order: Order) -> TicketOrder:
-    return TicketOrder.model_construct(
+    return TicketOrder(
         channel=order.channel,
         service=order.service,
         external_id=order.external_id,
@@ -86,7 +81,7 @@ def ticket_order(order: Order) -> TicketOrder:
 
 
 def ticket_line(item: Item, change: LineChangeKind | None = None) -> TicketLine:
-    return TicketLine.model_construct(
+    return TicketLine(
         line_id=item.line_id,
         name=item.name,
         qty=item.qty,
@@ -101,7 +96,7 @@ def ticket_line(item: Item, change: LineChangeKind | None = None) -> TicketLine:
 def doc_line(
     line: TicketLine | Item, change: LineChangeKind | None = None, qty: int = 0
 ) -> DocLine:
-    return DocLine.model_construct(
+    return DocLine(
         qty=qty or line.qty,
         name=line.name,
         modifiers=line.modifiers,
@@ -142,7 +137,7 @@ class JobBuilder:
         expires = self.now + timedelta(seconds=self.config.job_ttl_s)
         jobs = []
         for (printer, template), (names, lines) in self.groups.items():
-            doc = TicketDoc.model_construct(
+            doc = TicketDoc(
                 template=template,
                 store_name=self.config.name,
                 station=" / ".join(names)[:MAX_STATION_HEADER] or None,
@@ -163,7 +158,7 @@ class JobBuilder:
             )
             jid = job_id(self.order_id, self.revision, printer, template.value, self.reprint)
             jobs.append(
-                Job.model_construct(
+                Job(
                     job_id=jid,
                     order_id=self.order_id,
                     revision=self.revision,
@@ -208,7 +203,7 @@ def make_ticket(
     revision: int,
     now: datetime,
 ) -> Ticket:
-    return Ticket.model_construct(
+    return Ticket(
         ticket_id=ticket_id_for(order_id, station_id),
         order_id=order_id,
         store_id=order.store_id,

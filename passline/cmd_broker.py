@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from broker import gc_tuning
 from broker.app import start_broker
 from broker.config import Settings, load_settings
 from broker.errors import BrokerError
@@ -100,6 +101,9 @@ async def _serve(settings: Settings) -> None:
             f"passline broker listening http={http_host}:{b.http_port} ws={ws_host}:{b.ws_port}",
         )
         sys.stdout.flush()
+        # This process is the broker's alone (tests run brokers inside theirs): tune its
+        # collector once everything is set up (broker/gc_tuning.py).
+        gc_tuning.tune(b.services.metrics.gc_pauses)
         await stop.wait()
         logging.getLogger("passline.broker").info("stop requested: draining")
 

@@ -126,6 +126,9 @@ async def test_kill_9_during_a_burst_loses_nothing_acknowledged(storage: str) ->
         wanted = {j["job_id"] for body in acked.values() for j in body["jobs"]}
         assert wanted <= set(seen)
         await ws.close()
+        async with ep.client() as http:  # the process tuned its collector and times it
+            text = (await http.get("/metrics")).text
+        assert 'passline_gc_pause_seconds_count{generation="0"}' in text
 
 
 async def _welcome(ep: Endpoints) -> tuple[Any, dict[str, Any]]:

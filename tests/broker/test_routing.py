@@ -147,25 +147,3 @@ def test_expo_roll_up() -> None:
     ready = [t.model_copy(update={"state": TicketState.READY}) for t in tickets.values()]
     assert expo_roll_up(rec, ready, 2, False, NOW).state is ExpoState.READY
     assert expo_roll_up(rec, ready, 3, True, NOW).state is ExpoState.SERVED
-
-
-def test_plans_build_models_that_validation_would_accept_unchanged() -> None:
-    """Plans construct their tickets and jobs without validating them again (the order and
-    config were validated at the edge): each must still be what validation makes of it."""
-    cfg = config()
-    o = Order.model_validate(order())
-    rec, tickets = record(o, cfg)
-    am = Amendment.model_validate(
-        {"add": [], "change": [{"line_id": "1", "qty": 3}], "void": ["2"]}
-    )
-    plans = [
-        plan_submit(o, "o-1", cfg, NOW),
-        plan_amend(rec, tickets, am, cfg, NOW),
-        plan_cancel(rec, tickets, cfg, NOW),
-        plan_reprint(rec, ReprintRequest(), cfg, NOW),
-    ]
-    built = [m for p in plans for m in (*p.tickets, *p.jobs)]
-    assert len(built) > 10
-    for model in built:
-        again = type(model).model_validate_json(model.model_dump_json())
-        assert again == model, type(model).__name__
