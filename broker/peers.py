@@ -1,8 +1,10 @@
-"""A peer's outgoing side: one bounded queue and one sender task (DESIGN.md §5.3).
+"""A peer's outgoing side: direct writes, a bounded backlog while the socket is busy
+(DESIGN.md §5.3).
 
-Producers (the hub, replies) never wait: ``offer`` puts a ready-made frame in the queue or,
-when the queue is full, closes the peer with 4001 (slow consumer) and drops what it held —
-the client resumes from its offset, and the broker's memory never grows with one slow peer.
+Producers (the hub, replies) never wait: ``offer`` writes a ready-made frame or queues it
+or, when the backlog is full, closes the peer with 4001 (slow consumer) and drops what it
+held — the client resumes from its offset, and the broker's memory never grows with one
+slow peer.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import msgpack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import OPEN
 
 from broker.auth import Claims
 from broker.metrics import Metrics
@@ -38,16 +42,25 @@ class PeerOptions:
 
 
 class Peer:
+    """A peer's outgoing side. While the socket takes data, a frame is written at once
+    (``offer`` → the websockets protocol → the transport): no queue, no task, no
+    coroutine per frame. A queue and a sender task exist only while the socket is busy
+    (its buffer above ``write_limit``) or before ``start``; an idle link holds neither,
+    which is most of what a link cost beside the websockets connection itself."""
+
     def __init__(
         self, conn: ServerConnection, tasks: asyncio.TaskGroup, opts: PeerOptions, label: str
     ) -> None:
         self.conn = conn
         self.tasks = tasks
-        self.queue: asyncio.Queue[tuple[Frame, Entry | None]] = asyncio.Queue(opts.queue_size)
+        self.queue: deque[tuple[Frame, Entry | None]] = deque()
+        self.queue_size = opts.queue_size
         self.close_timeout = opts.close_timeout
         self.metrics = opts.metrics
         self.label = label
+        self.sent_count = opts.metrics.sent.labels(label.partition(" ")[0])
         self.closing = False
+        self.started = False
         self.high_water = 0
         self.sender: asyncio.Task[None] | None = None
         self.claims: Claims | None = None
@@ -56,22 +69,51 @@ class Peer:
     def offer(self, frame: Frame, entry: Entry | None = None) -> None:
         if self.closing:
             return
-        try:
-            self.queue.put_nowait((frame, entry))
-        except asyncio.QueueFull:
-            log.warning("slow consumer %s: queue of %d full", self.label, self.queue.maxsize)
+        if self.started and not self.queue and self._write_now(frame):
+            self.sent_count.inc()
+            if entry is not None:
+                self.sent(entry)
+            return
+        if len(self.queue) >= self.queue_size:
+            log.warning("slow consumer %s: queue of %d full", self.label, self.queue_size)
             self.metrics.slow.inc()
             self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: resume from your offset")
             return
-        self.high_water = max(self.high_water, self.queue.qsize())
+        self.queue.append((frame, entry))
+        self.high_water = max(self.high_water, len(self.queue))
+        if self.started and self.sender is None:
+            self.sender = self.tasks.create_task(self._send_loop())
+
+    def _write_now(self, frame: Frame) -> bool:
+        """Write ``frame`` without waiting if the socket takes it now (what
+        ``ServerConnection.send`` does when it need not wait: frame it, hand the bytes to
+        the transport); False when it must wait (buffer over the high-water mark, a
+        fragmented send under way) or the connection is not open."""
+        conn = self.conn
+        if conn.paused or conn.send_in_progress is not None or conn.protocol.state is not OPEN:
+            return False
+        try:
+            if isinstance(frame, str):
+                conn.protocol.send_text(frame.encode())
+            else:
+                conn.protocol.send_binary(frame)
+            conn.send_data()
+        except (OSError, RuntimeError) as exc:  # the transport went away under us
+            log.info("write failed %s: %s", self.label, exc)
+            self.closing = True
+            conn.transport.abort()  # the handler sees the connection closed; the client resumes
+        return True
+
+    def backlog(self) -> int:
+        """Frames waiting for the socket."""
+        return len(self.queue)
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
         """Close from synchronous code (the hub's dispatch): drop the queue, close in a task."""
         if self.closing:
             return
         self.closing = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self.queue.clear()
         if self.sender is not None:
             self.sender.cancel()
         self.tasks.create_task(self.close(code, reason))
@@ -88,7 +130,10 @@ class Peer:
             self.conn.transport.abort()
 
     def start(self) -> None:
-        self.sender = self.tasks.create_task(self._send_loop())
+        """Live frames may flow: what was queued meanwhile (after the welcome) goes first."""
+        self.started = True
+        if self.queue and self.sender is None:
+            self.sender = self.tasks.create_task(self._send_loop())
 
     def stop(self) -> None:
         self.closing = True
@@ -96,16 +141,18 @@ class Peer:
             self.sender.cancel()
 
     async def _send_loop(self) -> None:
-        sent = self.metrics.sent.labels(self.label.partition(" ")[0])
+        """Drain the queue at the socket's pace, then end (the next backlog starts one)."""
         try:
-            while True:
-                frame, entry = await self.queue.get()
+            while self.queue and not self.closing:
+                frame, entry = self.queue.popleft()
                 await self.conn.send(frame)
-                sent.inc()
+                self.sent_count.inc()
                 if entry is not None:
                     self.sent(entry)
         except ConnectionClosed:
             return
+        finally:
+            self.sender = None
 
     def sent(self, entry: Entry) -> None:
         """Called after an entry's frame was written (store links track jobs)."""

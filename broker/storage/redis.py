@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from broker.errors import StorageError, VersionConflict
@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 UNBORN_EPOCH = "unborn"
+READ_RETRY_BASE_S = 0.05
 FLEET_KINDS = frozenset({Kind.CONFIG, Kind.LINK, Kind.PRINTER})
 UNINDEXED_LIVE = frozenset({Kind.ORDER})  # never scanned: no live set to grow forever
 DEFAULT_RECORD_TTL_S = 7 * 24 * 3600
@@ -208,10 +209,14 @@ class RedisStorage:
             "socket_connect_timeout": 2.0,
             "health_check_interval": 0,
         }
-        # Reads are idempotent: redis-py's default retries (3, jittered backoff) apply, and
-        # a busy node waits for a pooled connection rather than failing.
+        # Reads are idempotent: retried on a fresh connection (3 times, jittered backoff),
+        # and a busy node waits for a pooled connection rather than failing. The retry must
+        # be given to the pool: redis-py's client-level default does not reach connections
+        # of a pool built here, which had none ("Connection closed by server" → 503 after a
+        # redis restart).
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url, max_connections=self._max_connections, timeout=5.0, socket_timeout=5.0,
+            retry=Retry(ExponentialWithJitterBackoff(base=READ_RETRY_BASE_S, cap=1.0), 3),
             **common,
         )  # fmt: skip
         self._r = aioredis.Redis(connection_pool=pool)

@@ -126,7 +126,7 @@ async def test_stalled_store_client_is_closed_4001(broker_with: Any) -> None:
                 for i in range(MAX_SUBMITS):
                     sub = await post(http, drink_free(f"slow-{i}"))
                     expected += [j["job_id"] for j in sub["jobs"]]
-                    high_queue = max(high_queue, peer.queue.qsize())
+                    high_queue = max(high_queue, peer.backlog())
                     high_buffer = max(high_buffer, peer.conn.transport.get_write_buffer_size())
                     if peer.closing:
                         break

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from broker.errors import ConfigError, StorageError
 from broker.storage import Entry, EntryKind, Kind, NewEntry, Put, Tx, open_storage
@@ -159,3 +161,34 @@ async def test_bad_redis_urls_say_what_is_wrong(url: str) -> None:
     with pytest.raises((ConfigError, StorageError)) as info:
         await open_storage(url)
     assert ("redis" in str(info.value)) and len(str(info.value).splitlines()) == 1
+
+
+async def test_reads_after_a_redis_restart_reconnect_instead_of_failing(tmp_path: Path) -> None:
+    """Every pooled read connection is dead after a restart: a read retries on a fresh one
+    (it failed with 503 "Connection closed by server" once per stale connection)."""
+    server = RedisServer(tmp_path / "redis", aof=True)
+    server.start()
+    try:
+        store = RedisStorage(server.url, sweep_s=3600, max_connections=4)
+        await store.start()
+        await store.commit("s1", Tx([Put(Kind.ORDER, "o1", "{}", 1, 0)], [job(1)]))
+        # fill the pool: four connections, each used once
+        await asyncio.gather(*(store.get(Kind.ORDER, "o1") for _ in range(16)))
+        server.stop()
+        server.start()
+        probe = aioredis.Redis.from_url(server.url)  # up again, asked on its own connection
+        await eventually(lambda: _answers(probe), within=20, what="redis back")
+        await probe.aclose()
+        for _ in range(8):  # whichever pooled connection each read gets
+            assert (await store.get(Kind.ORDER, "o1")) is not None
+        assert (await store.read("s1", 0, 10)).head == 1
+        await store.aclose()
+    finally:
+        server.stop()
+
+
+async def _answers(client: aioredis.Redis) -> bool:
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
