@@ -60,7 +60,7 @@ async def main(clients: int, warm: int, top: int) -> None:
     async with start_broker(settings) as b:
         http, ws = f"http://127.0.0.1:{b.http_port}", f"ws://127.0.0.1:{b.ws_port}/v1/ws/store"
         stores = [f"s-{i:05d}" for i in range(warm + clients)]
-        await configure(http, stores)
+        await configure(http, stores, 8)
         first = await connect(ws, stores[:warm])
         await asyncio.sleep(2)
         gc.collect()

@@ -53,7 +53,7 @@ class Peer:
     ) -> None:
         self.conn = conn
         self.tasks = tasks
-        self.queue: deque[tuple[Frame, Entry | None]] = deque()
+        self.queue: deque[tuple[Frame, Entry | None]] | None = None  # only while busy
         self.queue_size = opts.queue_size
         self.close_timeout = opts.close_timeout
         self.metrics = opts.metrics
@@ -74,7 +74,9 @@ class Peer:
             if entry is not None:
                 self.sent(entry)
             return
-        if len(self.queue) >= self.queue_size:
+        if self.queue is None:
+            self.queue = deque()
+        elif len(self.queue) >= self.queue_size:
             log.warning("slow consumer %s: queue of %d full", self.label, self.queue_size)
             self.metrics.slow.inc()
             self.close_soon(CloseCode.SLOW_CONSUMER, "slow consumer: resume from your offset")
@@ -106,14 +108,14 @@ class Peer:
 
     def backlog(self) -> int:
         """Frames waiting for the socket."""
-        return len(self.queue)
+        return len(self.queue) if self.queue else 0
 
     def close_soon(self, code: CloseCode, reason: str) -> None:
         """Close from synchronous code (the hub's dispatch): drop the queue, close in a task."""
         if self.closing:
             return
         self.closing = True
-        self.queue.clear()
+        self.queue = None
         if self.sender is not None:
             self.sender.cancel()
         self.tasks.create_task(self.close(code, reason))
@@ -153,6 +155,8 @@ class Peer:
             return
         finally:
             self.sender = None
+            if not self.queue:
+                self.queue = None  # an empty deque holds 0.7 KiB
 
     def sent(self, entry: Entry) -> None:
         """Called after an entry's frame was written (store links track jobs)."""

@@ -140,7 +140,7 @@ class StoreSession:
 
     def __init__(self, store_id: str) -> None:
         self.store_id = store_id
-        self.unacked: deque[tuple[int, str, datetime]] = deque(maxlen=MAX_UNACKED)
+        self.unacked: deque[tuple[int, str, datetime]] | None = None  # while jobs are unacked
         self.acked = 0
         self.last_sent = 0
         self.reports_applied = 0
@@ -160,9 +160,11 @@ class StoreSession:
         """An entry went out on the socket (jobs become ``sent`` on their ack)."""
         self.last_sent = max(self.last_sent, entry.offset)
         if entry.kind is EntryKind.JOB:
-            self.unacked.append((entry.offset, entry.tag, at))  # a job entry's tag: its id
+            self.sent_job(entry.offset, entry.tag, at)  # a job entry's tag: its id
 
     def sent_job(self, offset: int, job_id: str, at: datetime) -> None:
+        if self.unacked is None:
+            self.unacked = deque(maxlen=MAX_UNACKED)
         self.unacked.append((offset, job_id, at))
 
     def ack(self, offset: int) -> list[tuple[str, datetime]]:
@@ -171,7 +173,10 @@ class StoreSession:
             return []
         self.acked = offset
         done = []
-        while self.unacked and self.unacked[0][0] <= offset:
-            _, job_id, at = self.unacked.popleft()
+        unacked = self.unacked
+        while unacked and unacked[0][0] <= offset:
+            _, job_id, at = unacked.popleft()
             done.append((job_id, at))
+        if not unacked:
+            self.unacked = None  # an idle link keeps no empty deque (0.7 KiB)
         return done
