@@ -4,9 +4,10 @@ fleet views built from them (HQ, ``GET /v1/stores``, ``GET /v1/printers``)."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -25,6 +26,7 @@ from protocol.jobs import (
     job_transition,
 )
 from protocol.messages.hq import (
+    Fleet,
     FleetPrinter,
     FleetStore,
     HqPrinterStatus,
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 FLUSH_S = 0.05  # acks and link presence are written in batches this often
 RETRY_S = (FLUSH_S, 0.25, 0.5, 1.0, 2.0)  # the same while storage is failing
 MAX_DEFERRED = 100_000
+PAGE_STORES = 100  # fleet views: stores read and built between two turns of the loop
 REAP_S = 5.0
 MAX_HISTORY = 64  # transitions kept per job record
 HISTORY_HEAD = 8  # of which the first ones (queued, sent, spooled, first attempt)
@@ -349,72 +352,130 @@ class FleetState:
         return config.printer(printer_id) is not None
 
     # -- views ---------------------------------------------------------------------------
-    async def store_views(self, store_id: str | None = None) -> list[StoreView]:
-        configs = await self.storage.scan(store_id, Kind.CONFIG, live_only=False)
-        links = {r.store_id: r for r in await self.storage.scan(store_id, Kind.LINK, False)}
-        printers: dict[str, dict[str, PrinterStatus]] = {}
-        for r in await self.storage.scan(store_id, Kind.PRINTER, live_only=False):
-            pr = PrinterRecord.model_validate_json(r.doc)
-            printers.setdefault(pr.store_id, {})[pr.printer_id] = pr.status
-        counts = await self._job_counts(store_id)
+    async def store_views(
+        self,
+        store_id: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        from_store: str | None = None,
+    ) -> list[StoreView]:
+        """Stores by id: after ``after`` (or from ``from_store`` on), at most ``limit``."""
+        views: list[StoreView] = []
+        async for page in self.store_pages(store_id, after, from_store):
+            views += page
+            if limit is not None and len(views) >= limit:
+                return views[:limit]
+        return views
+
+    async def store_pages(
+        self, store_id: str | None = None, after: str | None = None, from_store: str | None = None
+    ) -> AsyncIterator[list[StoreView]]:
+        """The fleet's store views, ``PAGE_STORES`` stores at a time, by store id. Each page
+        reads only its own stores' records, and the loop turns between pages: at chain
+        scale (16,000 stores, 48,000 printers) the whole fleet is seconds of CPU, which no
+        link or request may wait for."""
+        ids = [store_id] if store_id is not None else await self.storage.store_ids()
+        if after is not None:
+            ids = ids[bisect.bisect_right(ids, after) :]
+        elif from_store is not None:
+            ids = ids[bisect.bisect_left(ids, from_store) :]
+        for i in range(0, len(ids), PAGE_STORES):
+            if i:
+                await asyncio.sleep(0)
+            page = await self._views_of(ids[i : i + PAGE_STORES])
+            if page:
+                yield page
+
+    async def _views_of(self, ids: list[str]) -> list[StoreView]:
+        storage = self.storage
+        configs = [
+            VersionedStoreConfig.model_validate_json(r.doc)
+            for r in await storage.get_many(Kind.CONFIG, ids)
+            if r is not None
+        ]
+        ids = [c.store_id for c in configs]
+        links = await storage.get_many(Kind.LINK, ids)
+        keys = [printer_key(c.store_id, p.printer_id) for c in configs for p in c.printers]
+        statuses = {
+            r.key: PrinterRecord.model_validate_json(r.doc).status
+            for r in await storage.get_many(Kind.PRINTER, keys)
+            if r is not None
+        }
         views = []
-        for raw in sorted(configs, key=lambda r: r.store_id):
-            config = VersionedStoreConfig.model_validate_json(raw.doc)
-            link_raw = links.get(raw.store_id)
+        for config, link_raw in zip(configs, links, strict=True):
+            jobs = await storage.scan(config.store_id, Kind.JOB, live_only=True)
+            held = sum(1 for r in jobs if JobProgress.model_validate_json(r.doc).state is _S.HELD)
             link = LinkRecord.model_validate_json(link_raw.doc) if link_raw else None
-            statuses = printers.get(raw.store_id, {})
-            queued, held = counts.get(raw.store_id, (0, 0))
+            sid = config.store_id
             views.append(
                 StoreView(
-                    store_id=raw.store_id,
+                    store_id=sid,
                     name=config.name,
                     link=_link_state(link, config),
                     printers=tuple(
                         FleetPrinter(
-                            printer_id=p.printer_id, name=p.name, status=statuses.get(p.printer_id)
+                            printer_id=p.printer_id,
+                            name=p.name,
+                            status=statuses.get(printer_key(sid, p.printer_id)),
                         )
                         for p in config.printers
                     ),
-                    queued=queued,
+                    queued=len(jobs) - held,
                     held=held,
                     config_version=config.version,
                 )
             )
         return views
 
-    async def _job_counts(self, store_id: str | None) -> dict[str, tuple[int, int]]:
-        counts: dict[str, tuple[int, int]] = {}
-        for raw in await self.storage.scan(store_id, Kind.JOB, live_only=True):
-            jr = JobProgress.model_validate_json(raw.doc)
-            queued, held = counts.get(raw.store_id, (0, 0))
-            if jr.state is _S.HELD:
-                held += 1
-            else:
-                queued += 1
-            counts[raw.store_id] = (queued, held)
-        return counts
+    async def fleet_fragments(self) -> AsyncIterator[str]:
+        """The HQ screen's ``fleet`` message in fragments, a page of stores each (sent as
+        one fragmented websocket message: one ``model_dump_json`` of 16,000 stores, 20 MB,
+        held the loop for seconds)."""
+        head = Fleet(stores=()).model_dump_json()  # '{"type":"fleet","stores":[]}'
+        assert head.endswith("[]}")
+        sep = ""
+        async for page in self.store_pages():
+            yield (head[:-2] if not sep else sep) + ",".join(
+                _fleet_store(v).model_dump_json() for v in page
+            )
+            sep = ","
+        yield (head[:-2] if not sep else "") + "]}"
 
-    async def fleet(self) -> list[FleetStore]:
-        return [
-            FleetStore(**v.model_dump(exclude={"config_version"})) for v in await self.store_views()
-        ]
-
-    async def printer_views(self, state: str | None, store_id: str | None) -> list[PrinterView]:
-        out = []
-        for view in await self.store_views(store_id):
-            for p in view.printers:
-                if state is not None and (p.status is None or p.status.state.value != state):
-                    if not (state == "unknown" and p.status is None):
+    async def printer_views(
+        self,
+        state: str | None,
+        store_id: str | None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[PrinterView]:
+        """Printers by (store id, printer id), filtered by state; ``after`` is the last
+        ``store_id/printer_id`` of the previous page."""
+        after_store, _, after_printer = (after or "").partition("/")
+        out: list[PrinterView] = []
+        # the cursor's store may still hold printers after the cursor's printer
+        async for page in self.store_pages(store_id, from_store=after_store or None):
+            for view in page:
+                for p in sorted(view.printers, key=lambda p: p.printer_id):
+                    if after and (view.store_id, p.printer_id) <= (after_store, after_printer):
                         continue
-                out.append(
-                    PrinterView(
-                        store_id=view.store_id,
-                        printer_id=p.printer_id,
-                        name=p.name,
-                        status=p.status,
+                    if state is not None and (p.status is None or p.status.state.value != state):
+                        if not (state == "unknown" and p.status is None):
+                            continue
+                    out.append(
+                        PrinterView(
+                            store_id=view.store_id,
+                            printer_id=p.printer_id,
+                            name=p.name,
+                            status=p.status,
+                        )
                     )
-                )
+                    if limit is not None and len(out) >= limit:
+                        return out
         return out
+
+
+def _fleet_store(view: StoreView) -> FleetStore:
+    return FleetStore(**view.model_dump(exclude={"config_version"}))
 
 
 def _link_state(link: LinkRecord | None, config: VersionedStoreConfig) -> LinkState:

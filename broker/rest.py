@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -47,6 +49,9 @@ PROBLEM = "application/problem+json"
 STORAGE_RETRY_AFTER_S = 2
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 IdParam = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT)]
+PRINTER_CURSOR = r"^[A-Za-z0-9][A-Za-z0-9._:-]*/[A-Za-z0-9][A-Za-z0-9._:-]*$"
+MAX_PAGE = 1000  # items per page of the fleet lists
+DUMP_CHUNK = 500  # fleet list items serialised between two turns of the loop
 
 
 def problem(
@@ -79,6 +84,25 @@ def with_paths(errors: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...
         {**e, "path": ".".join(str(p) for p in e.get("loc", ()))} if "path" not in e else e
         for e in errors or ()
     )
+
+
+async def _json_array(pages: AsyncIterator[list[StoreView]]) -> AsyncIterator[bytes]:
+    sep = b"["
+    async for page in pages:
+        yield sep + ",".join(v.model_dump_json() for v in page).encode()
+        sep = b","
+    yield b"[]" if sep == b"[" else b"]"
+
+
+def _page(request: Request, parts: list[str], next_query: dict[str, Any] | None) -> Response:
+    """A JSON array from pre-serialised parts, with ``Link: <…>; rel="next"`` when
+    ``next_query`` names the next page (RFC 8288, as GitHub's API pages)."""
+    body = "[" + ",".join(p for p in parts if p) + "]"
+    response = Response(body, media_type="application/json")
+    if next_query is not None:
+        query = urlencode({k: v for k, v in next_query.items() if v is not None})
+        response.headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+    return response
 
 
 def json_response(model: BaseModel, status: int = 200) -> Response:
@@ -232,11 +256,29 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         return json_response(await api.orders.job_view(job_id, claims.may_read_store))
 
     @app.get("/v1/stores", response_model=list[StoreView])
-    async def stores(claims: Claims = hq) -> Response:
-        views = await api.fleet.store_views()
-        return Response(
-            "[" + ",".join(v.model_dump_json() for v in views) + "]", media_type="application/json"
-        )
+    async def stores(
+        request: Request,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        after: Annotated[str | None, Query(min_length=1, max_length=64, pattern=IDENT)] = None,
+        claims: Claims = hq,
+    ) -> Response:
+        """Stores by id; with ``limit``, a page, and ``Link: <…>; rel="next"`` while more
+        follow (``after`` = the last store id of the page before)."""
+        if limit is None:  # every store: streamed a page at a time, never one 20 MB string
+            pages = api.fleet.store_pages(after=after)
+            return StreamingResponse(_json_array(pages), media_type="application/json")
+        views: list[StoreView] = []
+        parts: list[str] = []
+        async for page in api.fleet.store_pages(after=after):  # the loop turns between pages
+            views += page
+            parts.append(",".join(v.model_dump_json() for v in page))
+            if limit is not None and len(views) > limit:  # one more than asked: more follow
+                break
+        if len(views) <= limit:
+            return _page(request, parts, None)
+        kept = views[:limit]
+        parts = [",".join(v.model_dump_json() for v in kept)]
+        return _page(request, parts, {"after": kept[-1].store_id, "limit": limit})
 
     @app.get("/v1/stores/{store_id}", response_model=StoreView)
     async def store(store_id: IdParam, claims: Claims = hq) -> Response:
@@ -261,14 +303,32 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
 
     @app.get("/v1/printers", response_model=list[PrinterView])
     async def printers(
+        request: Request,
         state: Annotated[PrinterState | None, Query()] = None,
         store: Annotated[str | None, Query(pattern=IDENT)] = None,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        after: Annotated[str | None, Query(max_length=129, pattern=PRINTER_CURSOR)] = None,
         claims: Claims = hq,
     ) -> Response:
-        views = await api.fleet.printer_views(state.value if state else None, store)
-        return Response(
-            "[" + ",".join(v.model_dump_json() for v in views) + "]", media_type="application/json"
+        """Printers by (store, printer); with ``limit``, a page and a ``Link`` to the next
+        (``after`` = the last ``store_id/printer_id`` of the page before)."""
+        views = await api.fleet.printer_views(
+            state.value if state else None,
+            store,
+            after=after,
+            limit=limit + 1 if limit is not None else None,  # one more: do more follow?
         )
+        more = limit is not None and len(views) > limit
+        views = views[:limit] if limit is not None else views
+        parts = []
+        for i in range(0, len(views), DUMP_CHUNK):  # the loop turns between chunks
+            parts.append(",".join(v.model_dump_json() for v in views[i : i + DUMP_CHUNK]))
+            await asyncio.sleep(0)
+        if not more:
+            return _page(request, parts, None)
+        cursor = f"{views[-1].store_id}/{views[-1].printer_id}"
+        query = {"state": state.value if state else None, "store": store, "limit": limit}
+        return _page(request, parts, query | {"after": cursor})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -60,7 +60,7 @@ from protocol.codec import decode_json, decode_msgpack, encode_msgpack, truncate
 from protocol.errors import ProtocolError
 from protocol.jobs import JobState
 from protocol.messages.common import ErrorCode
-from protocol.messages.hq import HQ_SCREEN, Fleet, HqHello
+from protocol.messages.hq import HQ_SCREEN, HqHello
 from protocol.messages.kds import KDS_SCREEN, KdsHello
 from protocol.messages.store import (
     STORE_CLIENT,
@@ -631,8 +631,7 @@ class WsServer:
         self.s.hub.attach_hq(peer)
         self.peers.add(peer)
         try:
-            fleet = Fleet(stores=tuple(await self.s.fleet.fleet()))
-            await conn.send(fleet.model_dump_json())
+            await conn.send(self.s.fleet.fleet_fragments())  # one message, page by page
             peer.start()
             while True:
                 await self._recv(conn, HQ_SCREEN, binary=False)

@@ -147,6 +147,11 @@ class Storage(Protocol):
         """Records of one store (or every store when ``store_id`` is None)."""
         ...
 
+    async def store_ids(self) -> list[str]:
+        """Every store that may have a config, sorted (at least those that have one): the
+        fleet views page through it instead of reading every store's records at once."""
+        ...
+
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         """Entries with ``offset > after`` in order, at most ``limit``."""
         ...

@@ -99,6 +99,10 @@ class MemoryStorage(InProcess):
             keys = list(index.get((store_id, kind), ()))
         return [self._records[(kind, k)] for k in keys]
 
+    async def store_ids(self) -> list[str]:
+        self._check_open()
+        return sorted(sid for sid, kind in self._by_store if kind is Kind.CONFIG)
+
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         self._check_open()
         stream = self._stream(store_id)

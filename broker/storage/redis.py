@@ -470,6 +470,11 @@ class RedisStorage:
             out[i] = _record(kind, keys[i], sid, row)
         return out
 
+    async def store_ids(self) -> list[str]:
+        """Every store that ever committed (a config is put in a commit of its own store)."""
+        r = self.redis
+        return sorted(await self._call("store ids", lambda: r.smembers(self._k("stores"))))
+
     async def scan(self, store_id: str | None, kind: Kind, live_only: bool = True) -> list[Record]:
         if kind not in FLEET_KINDS and (not live_only or kind in UNINDEXED_LIVE):
             raise StorageError(f"redis keeps no index of all {kind.value} records")

@@ -193,6 +193,12 @@ class SqliteStorage(InProcess):
             sql += " AND live=1"
         return [_record(r) for r in self._read_rows(sql, tuple(args))]
 
+    async def store_ids(self) -> list[str]:
+        rows = self._read_rows(
+            "SELECT key FROM records WHERE kind=? ORDER BY key", (Kind.CONFIG.value,)
+        )
+        return [str(r[0]) for r in rows]
+
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         head = self._heads.get(store_id)
         if head is None:

@@ -139,3 +139,12 @@ async def test_one_group_checks_each_commit_against_those_before_it(backend: Bac
     assert [e.payload for e in s1.entries] == ['{"n":1}', '{"n":2}'] and s1.head == 2
     s2 = await backend.read("s2", 0, 400)
     assert s2.head == 300 and s2.first > 1 and s2.entries[0].offset == s2.first
+
+
+async def test_store_ids_list_the_configured_stores_in_order(backend: Backend) -> None:
+    for sid in ("s-b", "s-c", "s-a"):
+        await backend.commit(sid, Tx([Put(Kind.CONFIG, sid, "{}", 1, 0)]))
+    await backend.commit("s-z", Tx([], [entry(1)]))  # a stream without a config
+    ids = await backend.store_ids()
+    assert [s for s in ids if s != "s-z"] == ["s-a", "s-b", "s-c"]  # redis: any store
+    assert ids == sorted(ids)
