@@ -6,6 +6,7 @@ Amendments reach screens as highlighted line changes and printers as ``delta`` c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -207,19 +208,24 @@ def plan_reprint(rec: OrderRecord, req: ReprintRequest, config: StoreConfig, now
     return plan
 
 
+def expo_state(
+    station_states: Iterable[TicketState], cancelled: bool = False, served: bool = False
+) -> ExpoState:
+    """The one roll-up rule (orders here, KDS actions in ``kitchen.py``): an order is ready
+    when every station's ticket that is not voided is ready; with none left, cancelled."""
+    live = [s for s in station_states if s is not TicketState.VOIDED]
+    if cancelled or not live:
+        return ExpoState.CANCELLED
+    if served:
+        return ExpoState.SERVED
+    return ExpoState.READY if all(s is TicketState.READY for s in live) else ExpoState.OPEN
+
+
 def expo_roll_up(
     rec: OrderRecord, tickets: list[Ticket], version: int, served: bool, now: datetime
 ) -> ExpoOrder:
     """The expo view of an order: each station's ticket state, ready when all are."""
-    live = [t for t in tickets if t.state is not TicketState.VOIDED]
-    if rec.cancelled or not live:
-        state = ExpoState.CANCELLED
-    elif served:
-        state = ExpoState.SERVED
-    elif all(t.state is TicketState.READY for t in live):
-        state = ExpoState.READY
-    else:
-        state = ExpoState.OPEN
+    state = expo_state((t.state for t in tickets), cancelled=rec.cancelled, served=served)
     return ExpoOrder(
         order_id=rec.order_id,
         store_id=rec.store_id,

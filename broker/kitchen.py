@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from broker.amend import expo_state
 from broker.errors import StorageError
 from broker.orders import expo_entry, now_utc, put, retrying, ticket_entry, ticket_put
 from broker.records import MAX_REFS, TicketRecord
@@ -163,10 +164,8 @@ class Kitchen:
             for s in old.stations
         )
         state = old.state
-        if state in (ExpoState.OPEN, ExpoState.READY):
-            live = [s for s in stations if s.state is not TicketState.VOIDED]
-            ready = bool(live) and all(s.state is TicketState.READY for s in live)
-            state = ExpoState.READY if ready else ExpoState.OPEN
+        if state in (ExpoState.OPEN, ExpoState.READY):  # served and cancelled stay so
+            state = expo_state(s.state for s in stations)
         new = old.model_copy(
             update={"stations": stations, "state": state, "version": old.version + 1}
         )

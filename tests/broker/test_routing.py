@@ -147,3 +147,14 @@ def test_expo_roll_up() -> None:
     ready = [t.model_copy(update={"state": TicketState.READY}) for t in tickets.values()]
     assert expo_roll_up(rec, ready, 2, False, NOW).state is ExpoState.READY
     assert expo_roll_up(rec, ready, 3, True, NOW).state is ExpoState.SERVED
+
+
+def test_one_expo_rule_for_orders_and_kds_actions() -> None:
+    from broker.amend import expo_state
+
+    r, n, v = TicketState.READY, TicketState.NEW, TicketState.VOIDED
+    assert expo_state([r, v]) is ExpoState.READY  # a voided station waits for nothing
+    assert expo_state([r, n]) is ExpoState.OPEN
+    assert expo_state([v, v]) is ExpoState.CANCELLED
+    assert expo_state([r], served=True) is ExpoState.SERVED
+    assert expo_state([r], cancelled=True) is ExpoState.CANCELLED
