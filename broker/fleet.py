@@ -451,6 +451,10 @@ class FleetState:
         """Printers by (store id, printer id), filtered by state; ``after`` is the last
         ``store_id/printer_id`` of the previous page."""
         after_store, _, after_printer = (after or "").partition("/")
+        if state is not None and state != "unknown":  # ("unknown" includes never reported)
+            indexed = await self.storage.printer_keys_in_state(state)
+            if indexed is not None:
+                return await self._indexed_printers(indexed, state, store_id, after, limit)
         out: list[PrinterView] = []
         # the cursor's store may still hold printers after the cursor's printer
         async for page in self.store_pages(store_id, from_store=after_store or None):
@@ -471,6 +475,51 @@ class FleetState:
                     )
                     if limit is not None and len(out) >= limit:
                         return out
+        return out
+
+    async def _indexed_printers(
+        self,
+        keys: list[str],
+        state: str,
+        store_id: str | None,
+        after: str | None,
+        limit: int | None,
+    ) -> list[PrinterView]:
+        """``printer_views`` from the backend's index of printers by state: only those
+        records are read, a page of stores at a time."""
+        cursor = tuple((after or "").partition("/")[::2])
+        wanted = sorted(
+            k for k in (tuple(key.partition("/")[::2]) for key in keys)
+            if (store_id is None or k[0] == store_id) and (not after or k > cursor)
+        )  # fmt: skip
+        out: list[PrinterView] = []
+        for i in range(0, len(wanted), PAGE_STORES):
+            if i:
+                await asyncio.sleep(0)
+            page = wanted[i : i + PAGE_STORES]
+            stores = sorted({sid for sid, _ in page})
+            configs = {
+                c.store_id: c
+                for c in (
+                    VersionedStoreConfig.model_validate_json(r.doc)
+                    for r in await self.storage.get_many(Kind.CONFIG, stores)
+                    if r is not None
+                )
+            }
+            records = await self.storage.get_many(Kind.PRINTER, [f"{s}/{p}" for s, p in page])
+            for (sid, pid), raw in zip(page, records, strict=True):
+                config = configs.get(sid)
+                printer = config.printer(pid) if config is not None else None
+                if raw is None or printer is None:
+                    continue  # gone meanwhile, or no longer configured
+                status = PrinterRecord.model_validate_json(raw.doc).status
+                if status.state.value != state:
+                    continue  # changed since the index was read
+                out.append(
+                    PrinterView(store_id=sid, printer_id=pid, name=printer.name, status=status)
+                )
+                if limit is not None and len(out) >= limit:
+                    return out
         return out
 
 

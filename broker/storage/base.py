@@ -152,6 +152,12 @@ class Storage(Protocol):
         fleet views page through it instead of reading every store's records at once."""
         ...
 
+    async def printer_keys_in_state(self, state: str) -> list[str] | None:
+        """The keys (``store/printer``) of the printer records whose status is ``state``,
+        in no order; None when this backend keeps no such index (then callers read every
+        store's printers)."""
+        ...
+
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         """Entries with ``offset > after`` in order, at most ``limit``."""
         ...
@@ -246,6 +252,9 @@ class InProcess(InProcessLeases):
     ) -> list[Record | None]:
         """Point reads are in-process and cheap: one at a time."""
         return [await self.get(kind, key, store_id) for key in keys]
+
+    async def printer_keys_in_state(self, state: str) -> list[str] | None:
+        return None  # the memory backend reads every store's printers
 
     def listen(self, listener: Listener) -> None:
         self._listener = listener

@@ -470,6 +470,9 @@ class RedisStorage:
             out[i] = _record(kind, keys[i], sid, row)
         return out
 
+    async def printer_keys_in_state(self, state: str) -> list[str] | None:
+        return None  # no index yet: callers read every store's printers (docs/rest.md)
+
     async def store_ids(self) -> list[str]:
         """Every store that ever committed (a config is put in a commit of its own store)."""
         r = self.redis

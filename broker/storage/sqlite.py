@@ -141,6 +141,7 @@ class SqliteStorage(InProcess):
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
+        _add_printer_state_index(self._writer)
         rows = self._writer.execute("SELECT store_id, epoch, head, first FROM streams").fetchall()
         self._heads = {r[0]: _Head(r[1], r[2], r[3]) for r in rows}
         self._writer_heads = {k: _Head(h.epoch, h.head, h.first) for k, h in self._heads.items()}
@@ -197,6 +198,10 @@ class SqliteStorage(InProcess):
         rows = self._read_rows(
             "SELECT key FROM records WHERE kind=? ORDER BY key", (Kind.CONFIG.value,)
         )
+        return [str(r[0]) for r in rows]
+
+    async def printer_keys_in_state(self, state: str) -> list[str] | None:
+        rows = self._read_rows("SELECT key FROM records WHERE pstate=?", (state,))
         return [str(r[0]) for r in rows]
 
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
@@ -446,6 +451,22 @@ class _GroupCommit:
             "UPDATE streams SET head=?, first=? WHERE store_id=?",
             [(h.head, h.first, sid) for sid, h, _ in moved],
         )
+
+
+def _add_printer_state_index(conn: sqlite3.Connection) -> None:
+    """Printer records by state, so "which printers are in error" reads those rows only:
+    a generated column (computed from the record, never written) and a partial index on
+    it; added to a database made before it, too."""
+    columns = {str(r[1]) for r in conn.execute("PRAGMA table_xinfo(records)")}
+    if "pstate" not in columns:
+        conn.execute(
+            "ALTER TABLE records ADD COLUMN pstate TEXT GENERATED ALWAYS AS "
+            f"(CASE WHEN kind='{Kind.PRINTER.value}' THEN json_extract(doc, '$.status.state') END) "
+            "VIRTUAL"
+        )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS records_pstate ON records (pstate) WHERE pstate IS NOT NULL"
+    )
 
 
 def _record(row: tuple[object, ...]) -> Record:

@@ -148,3 +148,27 @@ async def test_store_ids_list_the_configured_stores_in_order(backend: Backend) -
     ids = await backend.store_ids()
     assert [s for s in ids if s != "s-z"] == ["s-a", "s-b", "s-c"]  # redis: any store
     assert ids == sorted(ids)
+
+
+async def test_sqlite_indexes_printers_by_state_in_an_older_database_too(tmp_path: Path) -> None:
+    """A database made before the index gets it on open; the index follows every write."""
+    import sqlite3
+
+    from broker.storage.sqlite import SCHEMA
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA)  # the schema as it was: no generated column
+    doc = '{"store_id":"s1","printer_id":"p1","status":{"state":"error"}}'
+    conn.execute("INSERT INTO records VALUES ('printer','s1/p1','s1',1,1,?)", (doc,))
+    conn.commit()
+    conn.close()
+    b = await open_storage(f"sqlite:///{path}")
+    assert await b.printer_keys_in_state("error") == ["s1/p1"]
+    ready = doc.replace("error", "ready")
+    await b.commit("s1", Tx([Put(Kind.PRINTER, "s1/p1", ready, 2, 1)]))
+    assert await b.printer_keys_in_state("error") == []
+    assert await b.printer_keys_in_state("ready") == ["s1/p1"]
+    await b.commit("s1", Tx([Put(Kind.CONFIG, "s1", '{"status":{"state":"error"}}', 1, 0)]))
+    assert await b.printer_keys_in_state("error") == []  # only printer records count
+    await b.aclose()
