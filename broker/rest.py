@@ -267,18 +267,17 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         if limit is None:  # every store: streamed a page at a time, never one 20 MB string
             pages = api.fleet.store_pages(after=after)
             return StreamingResponse(_json_array(pages), media_type="application/json")
-        views: list[StoreView] = []
         parts: list[str] = []
+        n, last, more = 0, "", False
         async for page in api.fleet.store_pages(after=after):  # the loop turns between pages
-            views += page
-            parts.append(",".join(v.model_dump_json() for v in page))
-            if limit is not None and len(views) > limit:  # one more than asked: more follow
+            more = n + len(page) > limit  # one more than asked: more follow
+            page = page[: limit - n]
+            if page:
+                parts.append(",".join(v.model_dump_json() for v in page))  # each store once
+                n, last = n + len(page), page[-1].store_id
+            if more:
                 break
-        if len(views) <= limit:
-            return _page(request, parts, None)
-        kept = views[:limit]
-        parts = [",".join(v.model_dump_json() for v in kept)]
-        return _page(request, parts, {"after": kept[-1].store_id, "limit": limit})
+        return _page(request, parts, {"after": last, "limit": limit} if more else None)
 
     @app.get("/v1/stores/{store_id}", response_model=StoreView)
     async def store(store_id: IdParam, claims: Claims = hq) -> Response:
