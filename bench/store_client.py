@@ -259,8 +259,8 @@ IMPORT_STEPS = [
     ("asyncio (ssl/OpenSSL, concurrent.futures, subprocess)", ["asyncio"]),
     ("sqlite3, logging, json", ["sqlite3", "logging", "json"]),
     ("click", ["click"]),
-    ("importlib.metadata (websockets.version, pydantic plugins)", ["importlib.metadata"]),
-    ("websockets client (urllib.request for proxies)", ["websockets.asyncio.client"]),
+    ("store_client.lean: defer importlib.metadata and urllib.request", ["store_client.lean:defer"]),
+    ("websockets client", ["websockets.asyncio.client"]),
     ("msgpack", ["msgpack"]),
     ("pydantic_core", ["pydantic_core"]),
     ("pydantic (main, fields, types, json_schema)", ["pydantic.main", "pydantic.types"]),
@@ -270,6 +270,8 @@ IMPORT_STEPS = [
     ("store_client daemon, worker, status page; CLI", ["store_client.daemon",
      "store_client.status_page", "passline.cli", "passline.cmd_store_client", "passline.runtime"]),
     ("-- not imported by the daemon: uvloop", ["uvloop"]),
+    ("-- deferred until used: importlib.metadata, urllib.request (email, zipfile …)",
+     ["importlib.metadata:load", "urllib.request:load"]),
     ("-- escpos.capabilities (PyYAML, importlib_resources)", ["escpos.capabilities"]),
     ("-- escpos.printer (Pillow, qrcode, python-barcode)", ["escpos.printer"]),
 ]  # fmt: skip
@@ -283,7 +285,10 @@ def rss():
 rows, before = [("python startup", rss())], rss()
 for label, modules in json.loads(sys.argv[1]):
     for name in modules:
-        importlib.import_module(name)
+        module, _, call = name.partition(":")
+        loaded = importlib.import_module(module)
+        if call:
+            getattr(loaded, call)()
     gc.collect()
     rows.append((label, rss() - before))
     before = rss()

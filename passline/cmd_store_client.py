@@ -74,6 +74,9 @@ def store_client(
             param_hint="--broker",
         )
     clock_skew_s = _clock_skew_s()
+    from store_client import lean
+
+    lean.defer()  # before websockets and pydantic are imported: 2.5 MB less idle RSS
     from passline.runtime import run_until_signal, setup_logging
     from store_client.daemon import ClientSettings, StoreClient
     from store_client.errors import SpoolError

@@ -23,6 +23,7 @@ from protocol.status import PrinterStatus
 from protocol.version import __version__
 from store_client.clock import SkewedClock, shifted, system_clock
 from store_client.errors import SpoolError
+from store_client.lean import proxy_setting
 from store_client.link import TERMINAL_RETRY_S, Durable, Link, Phase, Reconnect, ReportsDone
 from store_client.spool import Spool
 from store_client.worker import PrinterWorker, WorkerSettings
@@ -170,6 +171,7 @@ class StoreClient:
                 ping_timeout=s.ping_timeout_s,
                 max_size=MAX_FRAME_BYTES * 16,
                 ssl=self._ssl_context(),
+                proxy=proxy_setting(),
             ) as ws:
                 await self._session(ws)
         except ConnectionClosed as exc:
