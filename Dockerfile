@@ -19,6 +19,7 @@ RUN groupadd --system passline \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY protocol ./protocol
+COPY kitchen ./kitchen
 COPY printer_drivers ./printer_drivers
 COPY broker ./broker
 COPY store_client ./store_client

@@ -23,7 +23,7 @@ from broker.fastpath import FastSubmit
 from broker.fleet import FleetState
 from broker.http_limits import BodyGuard, BodyLimits, header_deadline_protocol
 from broker.hub import Hub
-from broker.kitchen import Kitchen
+from broker.kds_actions import Kitchen
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders

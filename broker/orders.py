@@ -15,13 +15,16 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from broker.amend import expo_roll_up, plan_amend, plan_cancel, plan_reprint
 from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
-from broker.records import JobProgress, JobRecord, OrderRecord, TicketRecord, order_id_for
-from broker.routing import Plan, plan_submit
+from broker.records import JobProgress, JobRecord, OrderRecord, TicketRecord
 from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
+from kitchen.amend import plan_amend, plan_cancel, plan_reprint
+from kitchen.errors import Refused
+from kitchen.expo import expo_roll_up
+from kitchen.routing import Plan, plan_submit
 from protocol.config import StoreConfig, VersionedStoreConfig
+from protocol.ids import order_id_for
 from protocol.jobs import Job, JobState, JobTransitionRecord
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 from protocol.rest import ConfigResult, JobRef, JobView, OrderView, SubmitResult, TicketRef
@@ -46,6 +49,14 @@ ACTIVE_TICKET = (TicketState.NEW, TicketState.IN_PROGRESS)
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def planned(plan: Callable[[], Plan]) -> Plan:
+    """The kitchen's plan; its refusals become 422 problem+json here, and only here."""
+    try:
+        return plan()
+    except Refused as exc:
+        raise InvalidRequest(exc.detail, exc.errors) from None
 
 
 def put(kind: Kind, key: str, model: BaseModel, version: int, live: bool = True) -> Put:
@@ -148,7 +159,7 @@ class Orders:
         now = now_utc()
         try:  # optimistic: the order record's create-only put catches repeats
             config = await self.require_config(order.store_id)
-            plan = plan_submit(order, order_id, config, now)
+            plan = planned(lambda: plan_submit(order, order_id, config, now))
         except InvalidRequest:
             first = await self._existing(order_id)
             if first is None:
@@ -220,7 +231,7 @@ class Orders:
         station = expo_station(config) if config is not None else None
         if station is not None:
             if expo is None:
-                roll = expo_roll_up(rec, plan.tickets, 1, False, now)
+                roll = expo_roll_up(rec, plan.tickets, 1, False)
                 expo = (roll, 1)
             roll, ver = expo
             live = roll.state.value in ("open", "ready")
@@ -247,7 +258,7 @@ class Orders:
         return out
 
     async def _expo_after(
-        self, rec: OrderRecord, tickets: dict[str, Ticket], plan: Plan, now: datetime
+        self, rec: OrderRecord, tickets: dict[str, Ticket], plan: Plan
     ) -> tuple[ExpoOrder, int] | None:
         if not rec.expo:
             return None
@@ -256,7 +267,7 @@ class Orders:
         merged = {**tickets, **{t.station_id: t for t in plan.tickets}}
         served = old is not None and old.state.value == "served"
         version = (raw.version if raw else 0) + 1
-        return expo_roll_up(rec, list(merged.values()), version, served, now), version
+        return expo_roll_up(rec, list(merged.values()), version, served), version
 
     async def amend(self, order_id: str, am: Amendment) -> SubmitResult:
         async def attempt() -> SubmitResult:
@@ -266,7 +277,7 @@ class Orders:
             config = await self.require_config(rec.store_id)
             tickets = await self.tickets_of(rec)
             now = now_utc()
-            plan = plan_amend(rec, tickets, am, config, now)
+            plan = planned(lambda: plan_amend(rec, tickets, am, config, now))
             new = rec.model_copy(
                 update={
                     "revision": plan.revision,
@@ -277,7 +288,7 @@ class Orders:
                     "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
                 }
             )
-            expo = await self._expo_after(new, tickets, plan, now)
+            expo = await self._expo_after(new, tickets, plan)
             tx = self._plan_tx(new, version + 1, plan, config, [], now, expo)
             await self.storage.commit(rec.store_id, tx)
             return _result(order_id, plan)
@@ -292,7 +303,7 @@ class Orders:
             config = await self.require_config(rec.store_id)
             tickets = await self.tickets_of(rec)
             now = now_utc()
-            plan = plan_cancel(rec, tickets, config, now)
+            plan = planned(lambda: plan_cancel(rec, tickets, config, now))
             result = _result(order_id, plan)
             new = rec.model_copy(
                 update={
@@ -303,7 +314,7 @@ class Orders:
                 }
             )
             cancels, extra = await self._cancel_jobs(rec, req, now)
-            expo = await self._expo_after(new, tickets, plan, now)
+            expo = await self._expo_after(new, tickets, plan)
             tx = self._plan_tx(new, version + 1, plan, config, extra, now, expo)
             tx = Tx(tx.puts, [*cancels, *tx.entries])
             await self.storage.commit(rec.store_id, tx)
@@ -338,7 +349,7 @@ class Orders:
                 raise Conflict(f"order {order_id!r} is cancelled")
             config = await self.require_config(rec.store_id)
             now = now_utc()
-            plan = plan_reprint(rec, req, config, now)
+            plan = planned(lambda: plan_reprint(rec, req, config, now))
             new = rec.model_copy(
                 update={
                     "reprints": rec.reprints + 1,

@@ -5,7 +5,6 @@ These are the broker's private shapes; the wire and REST shapes live in ``protoc
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -86,19 +85,6 @@ class PrinterRecord(_Doc):
     store_id: str
     printer_id: str
     status: PrinterStatus
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-def order_id_for(store_id: str, channel: str, external_id: str) -> str:
-    """Deterministic: the identity (store, channel, external_id) is the idempotency key."""
-    return "o-" + _digest(store_id, channel, external_id)
-
-
-def ticket_id_for(order_id: str, station_id: str) -> str:
-    return "t-" + _digest(order_id, station_id)
 
 
 def printer_key(store_id: str, printer_id: str) -> str:

@@ -35,7 +35,7 @@ from broker.config import Settings
 from broker.errors import StorageError, TokenExpired, TokenRevoked, Unauthorized
 from broker.fleet import FleetState
 from broker.hub import Hub
-from broker.kitchen import Kitchen, Station
+from broker.kds_actions import Kitchen, Station
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders

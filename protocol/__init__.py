@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         ProtocolError,
         TransitionError,
     )
+    from protocol.ids import job_id, order_id_for, ticket_id_for
     from protocol.jobs import (
         JOB_TRANSITIONS,
         TERMINAL_JOB_STATES,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
         Job,
         JobState,
         TicketDoc,
-        job_id,
         job_transition,
     )
     from protocol.orders import (
@@ -109,7 +109,9 @@ _EXPORTS = {
     "Job": "protocol.jobs",
     "JobState": "protocol.jobs",
     "TicketDoc": "protocol.jobs",
-    "job_id": "protocol.jobs",
+    "job_id": "protocol.ids",
+    "order_id_for": "protocol.ids",
+    "ticket_id_for": "protocol.ids",
     "job_transition": "protocol.jobs",
     "Amendment": "protocol.orders",
     "CancelRequest": "protocol.orders",
@@ -188,6 +190,8 @@ __all__ = [
     "job_id",
     "job_transition",
     "line_transition",
+    "order_id_for",
+    "ticket_id_for",
     "ticket_state",
 ]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 
 from pydantic import Field
@@ -68,15 +67,6 @@ def job_transition(current: JobState, target: JobState) -> JobState:
             "job", current.value, target.value, frozenset(s.value for s in allowed)
         )
     return target
-
-
-def job_id(order_id: str, revision: int, printer_id: str, template: str, reprint: int = 0) -> str:
-    """Deterministic job id (DESIGN.md §3): a repeat of the same job can never print twice.
-
-    ``reprint`` numbers explicit reprints, which are new jobs by design.
-    """
-    key = "\x1f".join((order_id, str(revision), printer_id, str(template), str(reprint)))
-    return "j-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class DocLine(Frozen):

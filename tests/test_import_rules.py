@@ -6,12 +6,13 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = {"protocol", "printer_drivers", "broker", "store_client", "kds_web", "passline"}
+OURS = {"protocol", "kitchen", "printer_drivers", "broker", "store_client", "kds_web", "passline"}
 ALLOWED: dict[str, set[str]] = {
     "protocol": set(),
+    "kitchen": {"protocol"},  # DESIGN.md §8.1
     "printer_drivers": {"protocol"},
-    "broker": {"protocol", "kds_web"},  # the broker serves the static web apps
-    "store_client": {"protocol", "printer_drivers"},
+    "broker": {"protocol", "kitchen", "kds_web"},  # the broker serves the static web apps
+    "store_client": {"protocol", "kitchen", "printer_drivers"},
     "kds_web": set(),
     "passline": OURS,
 }

@@ -8,10 +8,10 @@ import msgpack
 import pytest
 
 from broker.fleet import steps_to
-from broker.routing import plan_submit
 from broker.session_kds import KdsSession, all_day
 from broker.session_store import Resume, StoreSession, check_hello, recovery, store_frame
 from broker.storage import Entry, EntryKind, StreamSlice
+from kitchen.routing import plan_submit
 from protocol.close_codes import CloseCode
 from protocol.config import StoreConfig
 from protocol.errors import TransitionError

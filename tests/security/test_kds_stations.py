@@ -1,5 +1,5 @@
 """A kitchen screen acts only on its own station's tickets, and only the expo station
-serves (issue 14 point 2d; broker/kitchen.py). A refused action is an ``error`` reply with
+serves (issue 14 point 2d; kitchen/actions.py, broker/kds_actions.py). A refused action is an ``error`` reply with
 code ``forbidden``, and the ticket or order is as it was: its owner's next action at the
 version it saw still applies."""
 

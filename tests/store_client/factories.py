@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from protocol.jobs import DocLine, Job, TicketDoc, job_id
+from protocol.ids import job_id
+from protocol.jobs import DocLine, Job, TicketDoc
 from protocol.orders import Template
 
 #: Fixed "now" for tests that drive a fake clock; jobs default to the real now.

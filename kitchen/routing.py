@@ -1,9 +1,9 @@
-"""Routing: order + store config → station tickets and print jobs (DESIGN.md §3, §6). Pure.
+"""Routing: order + store config → station tickets and print jobs (DESIGN.md §3, §6).
 
 A line goes to its item's ``station`` override, else the store's ``sku_routes``, else the
 station listing its category, else ``default_station``; otherwise the order is refused
-(422 naming the line). Jobs are one per (order revision, printer, template): stations that
-share a printer share its chit (the chit's station header names them all).
+(``Unroutable`` naming every such line). Jobs are one per (order revision, printer,
+template): stations that share a printer share its chit (its station header names them all).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from broker.errors import InvalidRequest
-from broker.records import ticket_id_for
+from kitchen.errors import Unroutable
 from protocol.config import StationConfig, StoreConfig
-from protocol.jobs import DocLine, Job, TicketDoc, job_id
+from protocol.ids import job_id, ticket_id_for
+from protocol.jobs import DocLine, Job, TicketDoc
 from protocol.orders import Item, Order, Template
 from protocol.tickets import LineChangeKind, Ticket, TicketLine, TicketOrder, ticket_state
 
@@ -44,7 +44,7 @@ def station_for(item: Item, config: StoreConfig, owners: dict[str, str]) -> str 
 
 
 def route_lines(items: Sequence[Item], config: StoreConfig, where: str) -> dict[str, str]:
-    """line_id -> station_id, or ``InvalidRequest`` naming every unroutable line."""
+    """line_id -> station_id, or ``Unroutable`` naming every unroutable line."""
     owners = {c: s.station_id for s in config.stations for c in s.categories}
     routed: dict[str, str] = {}
     errors: list[dict[str, Any]] = []
@@ -62,7 +62,7 @@ def route_lines(items: Sequence[Item], config: StoreConfig, where: str) -> dict[
         else:
             routed[item.line_id] = st
     if errors:
-        raise InvalidRequest(errors[0]["msg"], errors)
+        raise Unroutable.from_errors(errors)
     return routed
 
 

@@ -1,4 +1,4 @@
-"""Amendments, cancellations, reprints and the expo roll-up (DESIGN.md §3, §6). Pure.
+"""Amendments, cancellations and reprints (DESIGN.md §3, §6).
 
 Amendments reach screens as highlighted line changes and printers as ``delta`` chits (and
 ``label`` stickers for added units at label stations), never as a full reprint.
@@ -6,13 +6,11 @@ Amendments reach screens as highlighted line changes and printers as ``delta`` c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from broker.errors import InvalidRequest
-from broker.records import OrderRecord
-from broker.routing import (
+from kitchen.errors import BadAmendment, NothingToReprint
+from kitchen.routing import (
     REPRINTABLE,
     JobBuilder,
     Plan,
@@ -21,27 +19,37 @@ from broker.routing import (
     route_lines,
     stations_in_order,
     ticket_line,
-    ticket_order,
 )
 from protocol.config import StoreConfig
 from protocol.jobs import DocLine
-from protocol.orders import Amendment, Item, ReprintRequest, Template
-from protocol.tickets import (
-    ExpoOrder,
-    ExpoState,
-    ExpoStation,
-    LineChangeKind,
-    LineState,
-    Ticket,
-    TicketLine,
-    TicketOrder,
-    TicketState,
-)
+from protocol.orders import Amendment, Item, Order, ReprintRequest, Template
+from protocol.tickets import LineChangeKind, LineState, Ticket, TicketLine, TicketState
 
 _LIVE = (LineState.NEW, LineState.IN_PROGRESS, LineState.READY)
 
 
-def _check_refs(rec: OrderRecord, am: Amendment) -> None:
+class OrderState(Protocol):
+    """What planning reads of an order taken earlier (the broker's ``OrderRecord``)."""
+
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def order(self) -> Order:
+        """The order as amended so far (voided lines removed)."""
+
+    @property
+    def revision(self) -> int: ...
+    @property
+    def voided(self) -> list[str]: ...
+    @property
+    def line_station(self) -> dict[str, str]:
+        """line_id -> station_id."""
+
+    @property
+    def reprints(self) -> int: ...
+
+
+def _check_refs(rec: OrderState, am: Amendment) -> None:
     known = {i.line_id for i in rec.order.items}
     errors: list[dict[str, Any]] = []
     for i, item in enumerate(am.add):
@@ -54,10 +62,10 @@ def _check_refs(rec: OrderRecord, am: Amendment) -> None:
         if line_id not in known:
             errors.append({"loc": ["void", i], "msg": f"no live line {line_id!r}"})
     if errors:
-        raise InvalidRequest(errors[0]["msg"], errors)
+        raise BadAmendment.from_errors(errors)
 
 
-def _amended_items(rec: OrderRecord, am: Amendment) -> list[Item]:
+def _amended_items(rec: OrderState, am: Amendment) -> list[Item]:
     changes = {c.line_id: c for c in am.change}
     items = []
     for item in rec.order.items:
@@ -70,7 +78,7 @@ def _amended_items(rec: OrderRecord, am: Amendment) -> list[Item]:
         items.append(item)
     items.extend(am.add)
     if not items:
-        raise InvalidRequest(
+        raise BadAmendment(
             "the amendment voids every line; cancel the order instead",
             [{"loc": ["void"], "msg": "would void every line"}],
         )
@@ -78,7 +86,7 @@ def _amended_items(rec: OrderRecord, am: Amendment) -> list[Item]:
 
 
 def plan_amend(
-    rec: OrderRecord,
+    rec: OrderState,
     tickets: dict[str, Ticket],
     am: Amendment,
     config: StoreConfig,
@@ -151,7 +159,7 @@ def _apply_changes(
 
 
 def plan_cancel(
-    rec: OrderRecord, tickets: dict[str, Ticket], config: StoreConfig, now: datetime
+    rec: OrderState, tickets: dict[str, Ticket], config: StoreConfig, now: datetime
 ) -> Plan:
     """Every ticket voided; a ``void`` chit to every printer whose station had live lines."""
     revision = rec.revision + 1
@@ -183,7 +191,7 @@ def plan_cancel(
     return plan
 
 
-def plan_reprint(rec: OrderRecord, req: ReprintRequest, config: StoreConfig, now: datetime) -> Plan:
+def plan_reprint(rec: OrderState, req: ReprintRequest, config: StoreConfig, now: datetime) -> Plan:
     """The order's current chits again, marked REPRINT, as new jobs."""
     templates = set(req.templates or REPRINTABLE) & set(REPRINTABLE)
     reprint = rec.reprints + 1
@@ -201,45 +209,8 @@ def plan_reprint(rec: OrderRecord, req: ReprintRequest, config: StoreConfig, now
         jobs.add(receipt, Template.RECEIPT, None, [doc_line(i) for i in rec.order.items])
     plan.jobs = jobs.build()
     if not plan.jobs:
-        raise InvalidRequest(
+        raise NothingToReprint(
             "nothing to reprint for these templates and printer",
             [{"loc": ["templates"], "msg": "no printed chit matches"}],
         )
     return plan
-
-
-def expo_state(
-    station_states: Iterable[TicketState], cancelled: bool = False, served: bool = False
-) -> ExpoState:
-    """The one roll-up rule (orders here, KDS actions in ``kitchen.py``): an order is ready
-    when every station's ticket that is not voided is ready; with none left, cancelled."""
-    live = [s for s in station_states if s is not TicketState.VOIDED]
-    if cancelled or not live:
-        return ExpoState.CANCELLED
-    if served:
-        return ExpoState.SERVED
-    return ExpoState.READY if all(s is TicketState.READY for s in live) else ExpoState.OPEN
-
-
-def expo_roll_up(
-    rec: OrderRecord, tickets: list[Ticket], version: int, served: bool, now: datetime
-) -> ExpoOrder:
-    """The expo view of an order: each station's ticket state, ready when all are."""
-    state = expo_state((t.state for t in tickets), cancelled=rec.cancelled, served=served)
-    return ExpoOrder(
-        order_id=rec.order_id,
-        store_id=rec.store_id,
-        version=version,
-        state=state,
-        priority=rec.order.priority,
-        created_at=rec.created_at,
-        order=tickets[0].order if tickets else _order_view(rec),
-        stations=tuple(
-            ExpoStation(station_id=t.station_id, ticket_id=t.ticket_id, state=t.state)
-            for t in tickets
-        ),
-    )
-
-
-def _order_view(rec: OrderRecord) -> TicketOrder:
-    return ticket_order(rec.order)

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from broker.amend import expo_roll_up, plan_amend, plan_cancel, plan_reprint
-from broker.errors import InvalidRequest
 from broker.records import OrderRecord
-from broker.routing import plan_submit
+from kitchen.amend import plan_amend, plan_cancel, plan_reprint
+from kitchen.errors import BadAmendment, NothingToReprint, Unroutable
+from kitchen.expo import expo_roll_up, expo_state, with_ticket
+from kitchen.routing import plan_submit
 from protocol.config import StoreConfig
-from protocol.jobs import job_id
+from protocol.ids import job_id
 from protocol.orders import Amendment, Order, ReprintRequest, Template
 from protocol.rest import SubmitResult
 from protocol.tickets import ExpoState, LineChangeKind, TicketState
@@ -81,7 +82,7 @@ def test_unroutable_lines_are_named() -> None:
     o = order()
     o["items"][2]["category"] = "desserts"
     o["items"][0]["station"] = "expo"  # expo takes no lines
-    with pytest.raises(InvalidRequest) as info:
+    with pytest.raises(Unroutable) as info:
         plan_submit(Order.model_validate(o), "o-1", config(), NOW)
     assert [e["loc"] for e in info.value.errors] == [
         ["items", 0, "station"],
@@ -112,9 +113,9 @@ def test_amend_marks_changes_and_prints_deltas() -> None:
         ("bar", Template.DELTA),
     }
     assert [i.line_id for i in plan.order.items] == ["1", "3", "9"]
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(BadAmendment):
         plan_amend(rec, tickets, Amendment.model_validate({"void": ["1", "2", "3"]}), cfg, NOW)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(BadAmendment) as info:
         plan_amend(
             rec,
             tickets,
@@ -122,6 +123,7 @@ def test_amend_marks_changes_and_prints_deltas() -> None:
             cfg,
             NOW,
         )
+    assert info.value.errors == [{"loc": ["change", 0, "line_id"], "msg": "no live line '77'"}]
 
 
 def test_cancel_voids_and_reprint_marks() -> None:
@@ -136,25 +138,38 @@ def test_cancel_voids_and_reprint_marks() -> None:
     again = plan_reprint(rec, ReprintRequest(), cfg, NOW)
     assert all(j.doc.reprint for j in again.jobs) and len(again.jobs) == 3
     assert {j.job_id for j in again.jobs}.isdisjoint(rec.jobs)
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(NothingToReprint):
         plan_reprint(rec, ReprintRequest(printer_id="nope"), cfg, NOW)
 
 
 def test_expo_roll_up() -> None:
     rec, tickets = record(Order.model_validate(order()), config())
-    roll = expo_roll_up(rec, list(tickets.values()), 1, False, NOW)
+    roll = expo_roll_up(rec, list(tickets.values()), 1, False)
     assert roll.state is ExpoState.OPEN and len(roll.stations) == 2
     ready = [t.model_copy(update={"state": TicketState.READY}) for t in tickets.values()]
-    assert expo_roll_up(rec, ready, 2, False, NOW).state is ExpoState.READY
-    assert expo_roll_up(rec, ready, 3, True, NOW).state is ExpoState.SERVED
+    assert expo_roll_up(rec, ready, 2, False).state is ExpoState.READY
+    assert expo_roll_up(rec, ready, 3, True).state is ExpoState.SERVED
 
 
 def test_one_expo_rule_for_orders_and_kds_actions() -> None:
-    from broker.amend import expo_state
-
     r, n, v = TicketState.READY, TicketState.NEW, TicketState.VOIDED
     assert expo_state([r, v]) is ExpoState.READY  # a voided station waits for nothing
     assert expo_state([r, n]) is ExpoState.OPEN
     assert expo_state([v, v]) is ExpoState.CANCELLED
     assert expo_state([r], served=True) is ExpoState.SERVED
     assert expo_state([r], cancelled=True) is ExpoState.CANCELLED
+
+
+def test_a_station_ticket_change_rolls_up_to_expo_unless_served() -> None:
+    rec, tickets = record(Order.model_validate(order()), config())
+    grill, bar = tickets.values()
+    roll = expo_roll_up(rec, [grill, bar], 1, False)
+    done = [t.model_copy(update={"state": TicketState.READY}) for t in (grill, bar)]
+    half = with_ticket(roll, done[0])
+    assert (half.state, half.version) == (ExpoState.OPEN, 2)
+    full = with_ticket(half, done[1])
+    assert (full.state, full.version) == (ExpoState.READY, 3)
+    served = full.model_copy(update={"state": ExpoState.SERVED})
+    recalled = with_ticket(served, grill)  # a recall after serving does not reopen it
+    assert recalled.state is ExpoState.SERVED
+    assert recalled.stations[0].state is TicketState.NEW
