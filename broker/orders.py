@@ -22,12 +22,12 @@ from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
 from kitchen.amend import plan_amend, plan_cancel, plan_reprint
 from kitchen.errors import Refused
 from kitchen.expo import expo_roll_up
-from kitchen.routing import Plan, plan_submit
+from kitchen.routing import Plan, plan_submit, submit_result
 from protocol.config import StoreConfig, VersionedStoreConfig
 from protocol.ids import order_id_for
 from protocol.jobs import Job, JobState, JobTransitionRecord
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
-from protocol.rest import ConfigResult, JobRef, JobView, OrderView, SubmitResult, TicketRef
+from protocol.rest import ConfigResult, JobView, OrderView, SubmitResult
 from protocol.tickets import ExpoOrder, Ticket, TicketState
 
 #: Which stores' orders and jobs the caller may see (``Claims.may_read_store``). The others
@@ -165,7 +165,7 @@ class Orders:
             if first is None:
                 raise
             return False, first
-        result = _result(order_id, plan)
+        result = submit_result(order_id, plan)
         rec = OrderRecord(
             order_id=order_id,
             store_id=order.store_id,
@@ -291,7 +291,7 @@ class Orders:
             expo = await self._expo_after(new, tickets, plan)
             tx = self._plan_tx(new, version + 1, plan, config, [], now, expo)
             await self.storage.commit(rec.store_id, tx)
-            return _result(order_id, plan)
+            return submit_result(order_id, plan)
 
         return await retrying(attempt)
 
@@ -304,7 +304,7 @@ class Orders:
             tickets = await self.tickets_of(rec)
             now = now_utc()
             plan = planned(lambda: plan_cancel(rec, tickets, config, now))
-            result = _result(order_id, plan)
+            result = submit_result(order_id, plan)
             new = rec.model_copy(
                 update={
                     "revision": plan.revision,
@@ -359,7 +359,7 @@ class Orders:
             plan.tickets = []  # a reprint changes no ticket and no expo roll-up
             tx = self._plan_tx(new, version + 1, plan, None, [], now)
             await self.storage.commit(rec.store_id, tx)
-            return _result(order_id, plan, tickets=False)
+            return submit_result(order_id, plan, tickets=False)
 
         return await retrying(attempt)
 
@@ -396,23 +396,6 @@ def _next_states(state: JobState) -> frozenset[JobState]:
     from protocol.jobs import JOB_TRANSITIONS
 
     return JOB_TRANSITIONS[state]
-
-
-def _result(order_id: str, plan: Plan, tickets: bool = True) -> SubmitResult:
-    return SubmitResult(
-        order_id=order_id,
-        revision=plan.revision,
-        tickets=tuple(
-            TicketRef(ticket_id=t.ticket_id, station_id=t.station_id, version=t.version)
-            for t in (plan.tickets if tickets else [])
-        ),
-        jobs=tuple(
-            JobRef(
-                job_id=j.job_id, printer_id=j.printer_id, template=j.template, state=JobState.QUEUED
-            )
-            for j in plan.jobs
-        ),
-    )
 
 
 def _job_view(jr: JobRecord) -> JobView:

@@ -28,6 +28,7 @@ from broker.storage import Backend
 from protocol.config import StoreConfig
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 from protocol.rest import (
+    PROBLEM_JSON,
     BatchRequest,
     BatchResponse,
     BatchResult,
@@ -40,12 +41,16 @@ from protocol.rest import (
     StoreView,
     SubmitResult,
     TokenRevocation,
+    field_errors,
+    problem_json,
+    validation_detail,
+    with_paths,
 )
 from protocol.status import PrinterState
 
 log = logging.getLogger(__name__)
 
-PROBLEM = "application/problem+json"
+PROBLEM = PROBLEM_JSON
 STORAGE_RETRY_AFTER_S = 2
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 IdParam = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT)]
@@ -61,29 +66,8 @@ def problem(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = Problem(title=title, status=status, detail=detail, errors=with_paths(errors))
-    return Response(body.model_dump_json(exclude_none=True), status, headers, media_type=PROBLEM)
-
-
-def field_errors(errors: list[Any], strip_body: bool = True) -> list[dict[str, Any]]:
-    """pydantic errors as ``{loc, path, msg}`` with the request-part prefix removed."""
-    out = []
-    for err in errors:
-        loc = list(err.get("loc", ()))
-        if strip_body and loc and loc[0] == "body":
-            loc = loc[1:]
-        if err.get("type") == "json_invalid":  # the body as a whole (FastAPI puts an offset here)
-            loc = []
-        out.append({"loc": loc, "path": ".".join(str(p) for p in loc), "msg": str(err.get("msg"))})
-    return out
-
-
-def with_paths(errors: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...]:
-    """Every error names its field both as ``loc`` (a list) and ``path`` (dotted)."""
-    return tuple(
-        {**e, "path": ".".join(str(p) for p in e.get("loc", ()))} if "path" not in e else e
-        for e in errors or ()
-    )
+    body = problem_json(status, title, detail, errors)
+    return Response(body, status, headers, media_type=PROBLEM)
 
 
 async def _json_array(pages: AsyncIterator[list[StoreView]]) -> AsyncIterator[bytes]:
@@ -402,8 +386,7 @@ def unparsable_body(cause: BaseException) -> dict[str, Any]:
 def validation_problem(raw_errors: list[Any], metrics: Metrics) -> Response:
     metrics.requests.labels("422").inc()
     errors = field_errors(raw_errors)
-    detail = f"{errors[0]['path'] or '(body)'}: {errors[0]['msg']}" if errors else None
-    return problem(422, "Invalid request", detail, errors)
+    return problem(422, "Invalid request", validation_detail(errors), errors)
 
 
 def _errors(app: FastAPI, metrics: Metrics) -> None:

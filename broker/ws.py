@@ -32,7 +32,7 @@ from websockets.typing import Subprotocol
 from broker.admission import Admission, Refusal
 from broker.auth import Claims, Scope, TokenCache, bearer, ended_by
 from broker.config import Settings
-from broker.errors import StorageError, TokenExpired, TokenRevoked, Unauthorized
+from broker.errors import InvalidRequest, StorageError, TokenExpired, TokenRevoked, Unauthorized
 from broker.fleet import FleetState
 from broker.hub import Hub
 from broker.kds_actions import Kitchen, Station
@@ -58,6 +58,7 @@ from broker.storage.leases import RELEASE_WAIT_S, Holder
 from protocol.close_codes import CloseCode
 from protocol.codec import decode_json, decode_msgpack, encode_msgpack, truncate_reason
 from protocol.errors import ProtocolError
+from protocol.ids import order_id_for
 from protocol.jobs import JobState
 from protocol.messages.common import ErrorCode
 from protocol.messages.hq import HQ_SCREEN, HqHello
@@ -68,6 +69,7 @@ from protocol.messages.store import (
     Error,
     Hello,
     JobStateReport,
+    LanOrder,
     PrinterStatusReport,
     SnapshotEnd,
     Welcome,
@@ -487,8 +489,8 @@ class WsServer:
             done = peer.session.ack(msg.offset)
             if done:
                 self.s.fleet.queue_acks(store_id, done)
-        elif isinstance(msg, JobStateReport):
-            await self._job_report(peer, msg)
+        elif isinstance(msg, JobStateReport | LanOrder):
+            await self._report(peer, msg)
         elif isinstance(msg, PrinterStatusReport):
             fleet = self.s.fleet
             await self._now_or_later(
@@ -499,12 +501,13 @@ class WsServer:
         else:
             raise Refused(CloseCode.POLICY, "hello was already sent")
 
-    async def _job_report(self, peer: StorePeer, msg: JobStateReport) -> None:
-        """Apply a job report in ``seq`` order and acknowledge it (DESIGN.md §8.2). A
-        report storage cannot take now is not acknowledged: the client sends it again."""
+    async def _report(self, peer: StorePeer, msg: JobStateReport | LanOrder) -> None:
+        """Apply a report from the client's outbox (a job's state, an order its LAN edge
+        took) in ``seq`` order and acknowledge it (DESIGN.md §8.2). One storage cannot take
+        now is not acknowledged: the client sends it again."""
         store_id, session = peer.store_id, peer.session
         if msg.seq is None:  # a client that does not number its reports
-            error = await self._now_or_later(lambda: self.s.fleet.job_state(store_id, msg))
+            error = await self._now_or_later(lambda: self._apply_report(store_id, msg))
         else:
             order = session.report_order(msg.seq)
             if order is None:
@@ -513,17 +516,43 @@ class WsServer:
                 peer.ack_reports()
                 return
             try:
-                error = await self.s.fleet.job_state(store_id, msg)
+                error = await self._apply_report(store_id, msg)
             except StorageError as exc:
                 log.warning("store=%s: report %d not recorded: %s", store_id, msg.seq, exc)
                 return
             session.reports_applied = msg.seq
             peer.ack_reports()
         if error is not None:
-            missing = error.startswith("no job")
-            code = ErrorCode.NOT_FOUND if missing else ErrorCode.ILLEGAL_TRANSITION
-            reply = Error(code=code, message=error[:500], ref=msg.job_id[:64])
-            peer.offer(encode_msgpack(reply))
+            peer.offer(encode_msgpack(error))
+
+    async def _apply_report(self, store_id: str, msg: JobStateReport | LanOrder) -> Error | None:
+        """The report applied; an ``error`` for the client when it cannot be, ever."""
+        if isinstance(msg, LanOrder):
+            return await self._lan_order(store_id, msg)
+        error = await self.s.fleet.job_state(store_id, msg)
+        if error is None:
+            return None
+        code = ErrorCode.NOT_FOUND if error.startswith("no job") else ErrorCode.ILLEGAL_TRANSITION
+        return Error(code=code, message=error[:500], ref=msg.job_id[:64])
+
+    async def _lan_order(self, store_id: str, msg: LanOrder) -> Error | None:
+        """An order the store's LAN edge took, printed and now forwards: submitted as if it
+        came over REST. Its ids are the ones the edge computed, so the jobs this makes are
+        the ones the store already spooled (and dedupes); a repeat is a duplicate."""
+        order = msg.order
+        order_id = order_id_for(order.store_id, order.channel, order.external_id)
+        if order.store_id != store_id:
+            reason = f"order for store {order.store_id!r} forwarded by store {store_id!r}"
+        else:
+            try:
+                created, _ = await self.s.orders.submit(order)
+            except InvalidRequest as exc:  # the broker's config refuses what the edge printed
+                reason = f"order {order.external_id!r} from the LAN refused: {exc.detail}"
+            else:
+                self.s.metrics.orders.labels("lan" if created else "duplicate").inc()
+                return None
+        log.warning("store=%s: %s", store_id, reason)
+        return Error(code=ErrorCode.BAD_REQUEST, message=reason[:500], ref=order_id)
 
     async def _now_or_later(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """Apply a store client's report now, or once storage is back (redis down): the

@@ -16,8 +16,9 @@ from typing import Any
 from kitchen.errors import Unroutable
 from protocol.config import StationConfig, StoreConfig
 from protocol.ids import job_id, ticket_id_for
-from protocol.jobs import DocLine, Job, TicketDoc
+from protocol.jobs import DocLine, Job, JobState, TicketDoc
 from protocol.orders import Item, Order, Template
+from protocol.rest import JobRef, SubmitResult, TicketRef
 from protocol.tickets import LineChangeKind, Ticket, TicketLine, TicketOrder, ticket_state
 
 MAX_STATION_HEADER = 200
@@ -215,4 +216,23 @@ def make_ticket(
         order=ticket_order(order),
         lines=lines,
         revision=revision,
+    )
+
+
+def submit_result(order_id: str, plan: Plan, tickets: bool = True) -> SubmitResult:
+    """The answer to the submit (amend, cancel, reprint) that made ``plan``: its tickets and
+    its new jobs, each ``queued``."""
+    return SubmitResult(
+        order_id=order_id,
+        revision=plan.revision,
+        tickets=tuple(
+            TicketRef(ticket_id=t.ticket_id, station_id=t.station_id, version=t.version)
+            for t in (plan.tickets if tickets else [])
+        ),
+        jobs=tuple(
+            JobRef(
+                job_id=j.job_id, printer_id=j.printer_id, template=j.template, state=JobState.QUEUED
+            )
+            for j in plan.jobs
+        ),
     )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from store_client.edge_settings import EdgeSettings
+
 #: Test aid, read from the environment only (no option on purpose): run as if this PC's
 #: clock were that many seconds ahead (negative: behind) — docs/store-client.md.
 CLOCK_SKEW_ENV = "PASSLINE_CLOCK_SKEW_S"
@@ -55,6 +57,13 @@ CLOCK_SKEW_ENV = "PASSLINE_CLOCK_SKEW_S"
     "link-local and loopback addresses, file:///dev/usb/lp*, serial:///dev/tty*, "
     "serial://COM*, usb://*; other file:// never (docs/store-client.md).",
 )
+@click.option(
+    "--lan",
+    envvar="PASSLINE_LAN",
+    metavar="HOST:PORT",
+    help="Serve the store edge on the LAN: POS devices post orders here and they print "
+    "with or without the uplink (docs/store-edge.md). Off by default.",
+)
 @click.option("--log-level", envvar="PASSLINE_LOG_LEVEL", default="INFO", show_default=True)
 def store_client(
     broker: str,
@@ -64,6 +73,7 @@ def store_client(
     ca: Path | None,
     status_port: int,
     allow_transport: tuple[str, ...],
+    lan: str | None,
     log_level: str,
 ) -> None:
     """Link this store to the broker and drive its printers."""
@@ -74,6 +84,7 @@ def store_client(
             param_hint="--broker",
         )
     clock_skew_s = _clock_skew_s()
+    lan_settings = _lan(lan) if lan else None
     from store_client import lean
 
     lean.defer()  # before websockets and pydantic are imported: 2.5 MB less idle RSS
@@ -98,6 +109,7 @@ def store_client(
         status_port=status_port or None,
         workers=WorkerSettings(transports=transports),
         clock_skew_s=clock_skew_s,
+        lan=lan_settings,
     )
 
     async def main() -> None:
@@ -111,6 +123,16 @@ def store_client(
         raise click.ClickException(str(group.exceptions[0])) from None
     except* OSError as group:
         raise click.ClickException(f"cannot start: {group.exceptions[0]}") from None
+
+
+def _lan(value: str) -> EdgeSettings:
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(
+            f"expected HOST:PORT (e.g. 0.0.0.0:8088), got {value!r}", param_hint="--lan"
+        )
+    return EdgeSettings(host, int(port))
 
 
 def _clock_skew_s() -> float:

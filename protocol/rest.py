@@ -116,6 +116,9 @@ class PrinterView(Frozen):
     status: PrinterStatus | None
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
 class Problem(Frozen):
     """RFC 9457 problem details; ``errors`` lists each failing field's path."""
 
@@ -125,3 +128,37 @@ class Problem(Frozen):
     detail: str | None = None
     instance: str | None = None
     errors: tuple[dict[str, Any], ...] = ()
+
+
+def field_errors(errors: list[Any], strip_body: bool = True) -> list[dict[str, Any]]:
+    """pydantic errors as ``{loc, path, msg}`` with the request-part prefix removed."""
+    out = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if strip_body and loc and loc[0] == "body":
+            loc = loc[1:]
+        if err.get("type") == "json_invalid":  # the body as a whole (FastAPI puts an offset here)
+            loc = []
+        out.append({"loc": loc, "path": ".".join(str(p) for p in loc), "msg": str(err.get("msg"))})
+    return out
+
+
+def with_paths(errors: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...]:
+    """Every error names its field both as ``loc`` (a list) and ``path`` (dotted)."""
+    return tuple(
+        {**e, "path": ".".join(str(p) for p in e.get("loc", ()))} if "path" not in e else e
+        for e in errors or ()
+    )
+
+
+def problem_json(
+    status: int, title: str, detail: str | None, errors: list[dict[str, Any]] | None = None
+) -> str:
+    """The body of an ``application/problem+json`` answer (the broker's and the edge's)."""
+    body = Problem(title=title, status=status, detail=detail, errors=with_paths(errors))
+    return body.model_dump_json(exclude_none=True)
+
+
+def validation_detail(errors: list[dict[str, Any]]) -> str | None:
+    """The one-line ``detail`` of a 422: the first failing field and why."""
+    return f"{errors[0]['path'] or '(body)'}: {errors[0]['msg']}" if errors else None

@@ -18,10 +18,12 @@ from protocol.close_codes import CloseCode
 from protocol.codec import MAX_FRAME_BYTES, decode_msgpack, encode_msgpack
 from protocol.config import PrinterConfig, VersionedStoreConfig
 from protocol.errors import ProtocolError
+from protocol.jobs import Job
 from protocol.messages.store import STORE_BROKER, PrinterStatusReport, Welcome
 from protocol.status import PrinterStatus
 from protocol.version import __version__
 from store_client.clock import SkewedClock, shifted, system_clock
+from store_client.edge_settings import EdgeSettings
 from store_client.errors import SpoolError
 from store_client.lean import proxy_setting
 from store_client.link import TERMINAL_RETRY_S, Durable, Link, Phase, Reconnect, ReportsDone
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "passline.v1.msgpack"
 REPORT_RESEND_S = 10.0
+REPORT_WINDOW = 200
 STORE_PATH = "/v1/ws/store"
 
 
@@ -53,6 +56,8 @@ class ClientSettings:
     ping_timeout_s: float = 20.0
     clock_skew_s: float = 0.0
     """Test aid: this PC's clock runs this many seconds ahead (negative: behind)."""
+    lan: EdgeSettings | None = None
+    """``--lan HOST:PORT``: the store edge's LAN ingest (store_client/edge.py)."""
 
     def urls(self) -> list[str]:
         return [_with_path(u) for u in self.broker.split(",") if u.strip()]
@@ -90,6 +95,10 @@ class StoreClient:
         self._reports_sent = 0
         """The highest report seq sent on this link (0: none waiting for an ack)."""
         self._reports_progress = 0.0
+        self._reports_acked = 0
+        """The highest report seq the broker acknowledged on this link."""
+        self.lan_port: int | None = None
+        """The LAN edge's bound port, once it listens (``settings.lan``)."""
 
     @property
     def spool(self) -> Spool:
@@ -115,6 +124,18 @@ class StoreClient:
         if worker is not None:
             worker.wake()
 
+    # -- the LAN edge ------------------------------------------------------------------------
+
+    def current_config(self) -> VersionedStoreConfig | None:
+        """The config in force (the last the broker sent, kept in the spool), if any."""
+        return self._config
+
+    def lan_order_taken(self, fresh: list[Job]) -> None:
+        """The edge spooled an order: print its jobs now, and forward it when online."""
+        for printer_id in {job.printer_id for job in fresh}:
+            self.wake(printer_id)
+        self._report_wake.set()
+
     # -- running -----------------------------------------------------------------------------
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
@@ -133,6 +154,12 @@ class StoreClient:
                 if self.settings.status_port is not None:
                     server = await self._start_status_server()
                     tg.create_task(self._serve_forever(server))
+                if self.settings.lan is not None:
+                    from store_client.edge import LanEdge  # the web stack: only with --lan
+
+                    edge = LanEdge(self, self.settings.lan)
+                    self.lan_port = edge.port
+                    tg.create_task(edge.serve(), name="lan-edge")
                 tg.create_task(self._housekeeping())
                 if ready is not None:
                     ready.set()
@@ -283,6 +310,9 @@ class StoreClient:
         next link, or on this one after ``REPORT_RESEND_S`` without progress."""
         loop = asyncio.get_running_loop()
         while True:
+            # cleared before sending: a wake-up that comes while sending (an ack making
+            # room, a status change) is not lost
+            self._report_wake.clear()
             if self.link.phase is Phase.ONLINE:
                 for printer_id in sorted(self._status_dirty):
                     self._status_dirty.discard(printer_id)
@@ -293,22 +323,36 @@ class StoreClient:
                 if self._reports_sent and loop.time() - self._reports_progress > REPORT_RESEND_S:
                     log.warning("no acknowledgement for job reports: sending them again")
                     self._reports_sent = 0
-                while frames := await self.spool.outbox(after=self._reports_sent):
+                while room := self._report_room():
+                    frames = await self.spool.outbox(after=self._reports_sent, limit=room)
+                    if not frames:
+                        break
                     if not self._reports_sent:
                         self._reports_progress = loop.time()
+                        self._reports_acked = frames[0][0] - 1
                     for _, frame in frames:
                         await ws.send(frame)
                     self._reports_sent = frames[-1][0]
-            self._report_wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(REPORT_RESEND_S / 2 if self._reports_sent else 5.0):
                     await self._report_wake.wait()
 
+    def _report_room(self) -> int:
+        """How many more reports may go before an acknowledgement: at most
+        ``REPORT_WINDOW`` unacknowledged, so a long outage's backlog (thousands of reports
+        and LAN orders) goes up at the pace the broker applies it, never past its per-link
+        message rate (4008)."""
+        if not self._reports_sent:
+            return REPORT_WINDOW
+        return max(0, REPORT_WINDOW - (self._reports_sent - self._reports_acked))
+
     async def _reports_done(self, seq: int) -> None:
         await self.spool.outbox_done(seq)
         self._reports_progress = asyncio.get_running_loop().time()
+        self._reports_acked = max(self._reports_acked, seq)
         if seq >= self._reports_sent:
             self._reports_sent = 0  # all sent are acknowledged (and gone from the outbox)
+        self._report_wake.set()  # room for more
 
     # -- workers ------------------------------------------------------------------------------
 

@@ -27,7 +27,9 @@ from protocol.base import StreamPosition
 from protocol.codec import encode_msgpack
 from protocol.config import VersionedStoreConfig
 from protocol.jobs import TERMINAL_JOB_STATES, Job, JobState, clip_job_reason, job_transition
-from protocol.messages.store import JobStateReport
+from protocol.messages.store import OUTBOX, JobStateReport, LanOrder
+from protocol.orders import Order
+from protocol.rest import SubmitResult
 from protocol.status import PrinterStatus
 from store_client.clock import ClockReading, system_clock
 from store_client.errors import SpoolError
@@ -50,6 +52,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_printer ON jobs (printer_id, state, seq);
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lan_orders (
+    order_id TEXT PRIMARY KEY,
+    result TEXT NOT NULL,
+    taken_at TEXT NOT NULL
+);
 """
 
 
@@ -300,7 +307,50 @@ class Spool:
 
         return await self._run(write)
 
-    # -- the outbox of job_state reports ----------------------------------------------------
+    # -- orders taken by the LAN edge ------------------------------------------------------
+
+    async def take_lan_order(
+        self, order: Order, result: SubmitResult, jobs: list[Job], now: datetime | None = None
+    ) -> tuple[bool, SubmitResult, list[Job]]:
+        """An order the LAN edge planned: its jobs spooled, it recorded, and its forward to
+        the broker queued in the outbox, in one transaction (DESIGN.md §8.6).
+
+        Returns (taken, answer, fresh jobs). A repeat of an order the edge took gets its
+        first answer again, with ``duplicate``. Jobs already spooled (the broker sent them:
+        the same order came from another channel first) are not spooled twice; when every
+        job was here already, the answer says ``duplicate`` as the broker's would.
+        """
+        at = now or self._clock()
+        forward = LanOrder(order=order, taken_at=at).model_dump_json()
+
+        def write() -> tuple[bool, SubmitResult, list[Job]]:
+            with _tx(self._conn):
+                row = self._conn.execute(
+                    "SELECT result FROM lan_orders WHERE order_id=?", (result.order_id,)
+                ).fetchone()
+                if row is not None:
+                    first = SubmitResult.model_validate_json(row[0])
+                    return False, first.model_copy(update={"duplicate": True}), []
+                fresh = [job for job in jobs if self._insert(job, at.isoformat())]
+                answer = result
+                if jobs and not fresh:
+                    answer = result.model_copy(update={"duplicate": True})
+                self._conn.execute(
+                    "INSERT INTO lan_orders (order_id, result, taken_at) VALUES (?, ?, ?)",
+                    (result.order_id, result.model_dump_json(), at.isoformat()),
+                )
+                self._conn.execute("INSERT INTO outbox (body) VALUES (?)", (forward,))
+            return True, answer, fresh
+
+        return await self._run(write)
+
+    async def lan_orders(self) -> int:
+        """How many orders the LAN edge has taken (the local status page shows it)."""
+        return await self._run(
+            lambda: int(self._conn.execute("SELECT count(*) FROM lan_orders").fetchone()[0])
+        )
+
+    # -- the outbox: job_state reports and LAN orders, in order ------------------------------
 
     async def outbox(self, after: int = 0, limit: int = 100) -> list[tuple[int, bytes]]:
         """The oldest reports after id ``after`` as (id, msgpack frame); the id is the
@@ -313,6 +363,12 @@ class Spool:
             return [(i, _report_frame(i, body)) for i, body in rows]
 
         return await self._run(read)
+
+    async def outbox_size(self) -> int:
+        """Reports and LAN orders not yet acknowledged by the broker."""
+        return await self._run(
+            lambda: int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        )
 
     async def outbox_done(self, upto_id: int) -> None:
         def write() -> None:
@@ -423,7 +479,7 @@ def _row(row: tuple[int, str, str, str, str | None]) -> SpooledJob:
 
 
 def _report_frame(seq: int, body: str) -> bytes:
-    report = JobStateReport.model_validate_json(body)
+    report = OUTBOX.validate_json(body)
     return encode_msgpack(report.model_copy(update={"seq": seq}))
 
 

@@ -87,6 +87,19 @@ async def snapshot(client: StoreClient) -> dict[str, Any]:
         },
         "printers": printers,
         "clock": _clock(client),
+        "lan": await _lan(client),
+    }
+
+
+async def _lan(client: StoreClient) -> dict[str, Any] | None:
+    """The store edge (``--lan``): where it listens, what it took, what waits to go up."""
+    if client.settings.lan is None:
+        return None
+    return {
+        "host": client.settings.lan.host,
+        "port": client.lan_port,
+        "orders_taken": await client.spool.lan_orders(),
+        "outbox": await client.spool.outbox_size(),
     }
 
 

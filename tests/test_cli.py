@@ -10,6 +10,7 @@ import venv
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from protocol.version import __version__
 
@@ -98,11 +99,13 @@ def test_store_client_does_not_import_the_broker() -> None:
 
 def test_store_client_daemon_loads_no_idle_weight() -> None:
     """DESIGN.md §7 (under 40 MB idle): the daemon loads neither uvloop nor python-escpos's
-    printer classes and YAML database (Pillow, qrcode, PyYAML come with them)."""
+    printer classes and YAML database (Pillow, qrcode, PyYAML come with them), nor the
+    web stack of the store edge unless ``--lan`` asks for it."""
     code = (
         "import sys; import passline.cmd_store_client, passline.runtime, store_client.daemon, "
         "store_client.status_page; heavy = ('uvloop', 'PIL', 'qrcode', 'barcode', 'yaml', "
-        "'escpos.printer', 'escpos.capabilities', 'fastapi', 'broker'); "
+        "'escpos.printer', 'escpos.capabilities', 'fastapi', 'broker', 'uvicorn', "
+        "'starlette', 'store_client.edge'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -118,3 +121,15 @@ def test_store_client_refuses_a_bad_clock_skew() -> None:
     args = ["store-client", "--broker", "ws://127.0.0.1:1", "--store", "s", "--token", "t"]
     out = CliRunner().invoke(cli, args, env={"PASSLINE_CLOCK_SKEW_S": "2h"})
     assert out.exit_code == 2 and "PASSLINE_CLOCK_SKEW_S" in out.output and "'2h'" in out.output
+
+
+@pytest.mark.parametrize("value", ["8088", "host:", ":8088", "host:99999", "host:http"])
+def test_store_client_refuses_a_bad_lan_address(value: str) -> None:
+    from click.testing import CliRunner
+
+    from passline.cli import cli
+
+    args = ["store-client", "--broker", "ws://127.0.0.1:1", "--store", "s", "--token", "t",
+            "--lan", value]  # fmt: skip
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 2 and "--lan" in out.output and "HOST:PORT" in out.output

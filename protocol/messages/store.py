@@ -10,6 +10,7 @@ from protocol.base import Epoch, Frozen, Ident, Offset, StreamPosition, Text, Ti
 from protocol.config import VersionedStoreConfig
 from protocol.jobs import Job, JobState
 from protocol.messages.common import ErrorCode, Reason, Ref
+from protocol.orders import Order
 from protocol.status import PrinterStatus
 from protocol.version import PROTOCOL_VERSION
 
@@ -111,6 +112,19 @@ class JobStateReport(Frozen):
     ``seq`` order and answers ``reports_ack``; unacked reports are sent again."""
 
 
+class LanOrder(Frozen):
+    """client → broker: an order the store's LAN edge took and printed (DESIGN.md §8.6),
+    forwarded in the same ``seq`` sequence as job reports (one outbox, one order). The
+    broker submits it as if it came over REST (idempotent: the same ids, so the jobs it
+    makes are the ones the store already spooled) and answers ``reports_ack``."""
+
+    type: Literal["lan_order"] = "lan_order"
+    order: Order
+    taken_at: Timestamp
+    """When the edge took it (the broker's time as the store client knows it)."""
+    seq: int | None = Field(default=None, ge=1)
+
+
 class PrinterStatusReport(Frozen):
     type: Literal["printer_status"] = "printer_status"
     printer_id: Ident
@@ -125,8 +139,11 @@ class Error(Frozen):
 
 
 StoreClientMessage = Annotated[
-    Hello | Ack | JobStateReport | PrinterStatusReport | Error, Field(discriminator="type")
+    Hello | Ack | JobStateReport | LanOrder | PrinterStatusReport | Error,
+    Field(discriminator="type"),
 ]
+#: What the store client's outbox holds: each goes up with its ``seq``, in order.
+OutboxMessage = Annotated[JobStateReport | LanOrder, Field(discriminator="type")]
 StoreBrokerMessage = Annotated[
     Welcome
     | SnapshotPage
@@ -149,6 +166,7 @@ StoreMessage = Annotated[
     | ConfigMessage
     | Ack
     | JobStateReport
+    | LanOrder
     | PrinterStatusReport
     | Error,
     Field(discriminator="type"),
@@ -157,3 +175,4 @@ StoreMessage = Annotated[
 STORE_CLIENT: TypeAdapter[StoreClientMessage] = TypeAdapter(StoreClientMessage)
 STORE_BROKER: TypeAdapter[StoreBrokerMessage] = TypeAdapter(StoreBrokerMessage)
 STORE: TypeAdapter[StoreMessage] = TypeAdapter(StoreMessage)
+OUTBOX: TypeAdapter[OutboxMessage] = TypeAdapter(OutboxMessage)

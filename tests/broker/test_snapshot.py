@@ -6,11 +6,13 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from protocol.ids import order_id_for
 from tests.broker.helpers import (
     WAIT,
     Endpoints,
     auth,
     open_store,
+    order,
     read_snapshot,
     recv_msgpack,
     send_msgpack,
@@ -138,4 +140,49 @@ async def test_reports_apply_in_order_once_and_are_acknowledged(ep: Endpoints, s
     assert await recv_msgpack(ws) == {"type": "reports_ack", "seq": 6}
     view = await eventually(state_is(ep, job, "printed"))
     assert [h["state"] for h in view["history"]].count("printing") == 1
+    await ws.close()
+
+
+async def test_lan_orders_are_submitted_in_report_order_and_refusals_acknowledged(
+    ep: Endpoints, store: str
+) -> None:
+    """Issue 15: an order the store edge took comes up as ``lan_order`` in the report
+    sequence; the broker submits it with the ids the edge computed, acknowledges it like a
+    report, and answers one it can never take with an ``error`` (acknowledged too, so the
+    client's outbox moves on)."""
+    ws, welcome = await open_store(ep)
+    await send_msgpack(ws, {"type": "ack", "offset": welcome["offset"]})
+    body = order(store, external_id="LAN-1")
+    await send_msgpack(ws, {"type": "lan_order", "order": body, "taken_at": NOW, "seq": 1})
+    oid = order_id_for(store, body["channel"], body["external_id"])
+    seen: list[dict[str, Any]] = []
+    while {"type": "reports_ack", "seq": 1} not in seen:
+        seen.append(await recv_msgpack(ws))
+    async with ep.client(token("hq")) as http:
+        r = await http.get(f"/v1/orders/{oid}")
+    assert r.status_code == 200, r.text
+    jobs = {j["job_id"] for j in r.json()["jobs"]}
+    assert len(jobs) == 3 and {j["state"] for j in r.json()["jobs"]} <= {"queued", "sent"}
+    # its jobs come down the stream as any order's (the edge's spool has them: deduped)
+    while len(pushed := {m["job"]["job_id"] for m in seen if m["type"] == "job"}) < 3:
+        seen.append(await recv_msgpack(ws))
+    assert pushed == jobs
+
+    await send_msgpack(ws, {"type": "lan_order", "order": body, "taken_at": NOW, "seq": 2})
+    assert await recv_msgpack(ws) == {"type": "reports_ack", "seq": 2}  # a duplicate
+
+    other = order("s-002", external_id="LAN-2")
+    unroutable = order(store, external_id="LAN-3")
+    unroutable["items"][0]["category"] = "desserts"
+    for seq, bad in ((3, other), (4, unroutable)):
+        await send_msgpack(ws, {"type": "lan_order", "order": bad, "taken_at": NOW, "seq": seq})
+        got = [await recv_msgpack(ws), await recv_msgpack(ws)]
+        assert {"type": "reports_ack", "seq": seq} in got
+        [error] = [m for m in got if m["type"] == "error"]
+        assert error["code"] == "bad_request"
+        assert error["ref"] == order_id_for(bad["store_id"], bad["channel"], bad["external_id"])
+    async with ep.client(token("hq")) as http:
+        for bad in (other, unroutable):
+            oid = order_id_for(bad["store_id"], bad["channel"], bad["external_id"])
+            assert (await http.get(f"/v1/orders/{oid}")).status_code == 404
     await ws.close()

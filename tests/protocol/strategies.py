@@ -48,6 +48,19 @@ def items() -> st.SearchStrategy[orders.Item]:
     )
 
 
+def orders_() -> st.SearchStrategy[orders.Order]:
+    return st.builds(
+        orders.Order,
+        store_id=ident,
+        channel=channels,
+        external_id=ident,
+        service=st.sampled_from(orders.Service),
+        placed_at=timestamps,
+        priority=st.sampled_from(orders.Priority),
+        items=st.lists(items(), min_size=1, max_size=3, unique_by=lambda i: i.line_id).map(tuple),
+    )
+
+
 def printer_statuses() -> st.SearchStrategy[status.PrinterStatus]:
     flag = st.booleans()
     return st.builds(
@@ -260,6 +273,9 @@ STORE_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
         printer_id=maybe(ident),
         status=maybe(printer_statuses()),
         seq=maybe(st.integers(1, 2**40)),
+    ),
+    "lan_order": st.builds(
+        store.LanOrder, order=orders_(), taken_at=timestamps, seq=maybe(st.integers(1, 2**40))
     ),
     "printer_status": st.builds(
         store.PrinterStatusReport, printer_id=ident, status=printer_statuses()

@@ -13,6 +13,9 @@ import pytest
 
 from protocol import JobState, StreamPosition, TransitionError
 from protocol.config import PrinterConfig, VersionedStoreConfig
+from protocol.jobs import Job
+from protocol.orders import Order
+from protocol.rest import JobRef, SubmitResult
 from store_client.spool import Spool
 from tests.store_client.factories import make_job
 
@@ -157,4 +160,58 @@ async def test_an_older_config_is_never_stored_over_a_newer_one(tmp_path: Path) 
     await spool.apply(position=StreamPosition(epoch="e", offset=3), config=versioned(4))
     config = await spool.config()
     assert config is not None and config.version == 4
+    await spool.aclose()
+
+
+def _lan_order(n: int) -> Order:
+    return Order.model_validate(
+        {"store_id": "s-1", "channel": "pos", "external_id": f"L-{n}", "service": "takeout",
+         "placed_at": "2026-11-29T12:00:00+00:00",
+         "items": [{"line_id": "1", "sku": "B", "name": "Burger", "qty": 1, "category": "mains"}]}
+    )  # fmt: skip
+
+
+def _result(order_id: str, jobs: list[Job]) -> SubmitResult:
+    refs = tuple(
+        JobRef(job_id=j.job_id, printer_id=j.printer_id, template=j.template, state="queued")
+        for j in jobs
+    )
+    return SubmitResult(order_id=order_id, revision=1, tickets=(), jobs=refs)
+
+
+async def test_a_lan_order_spools_its_jobs_and_its_forward_in_one_go(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    first = make_job(1)
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=[first])
+    await spool.transition(first.job_id, JobState.PRINTING)  # a report before the order
+    jobs = [make_job(2), make_job(2, printer_id="bar")]
+    taken, answer, fresh = await spool.take_lan_order(_lan_order(2), _result("o-2", jobs), jobs)
+    assert (taken, answer.duplicate, fresh) == (True, False, jobs)
+    assert [p.job.job_id for p in await spool.pending("bar")] == [jobs[1].job_id]
+    await spool.transition(jobs[0].job_id, JobState.PRINTING)
+    frames = [msgpack.unpackb(f) for _, f in await spool.outbox()]
+    assert [(f["type"], f["seq"]) for f in frames] == [
+        ("job_state", 1),
+        ("lan_order", 2),  # in the sequence, before the reports of its own jobs
+        ("job_state", 3),
+    ]
+    assert frames[1]["order"]["external_id"] == "L-2"
+    assert await spool.lan_orders() == 1 and await spool.outbox_size() == 3
+
+    again = await spool.take_lan_order(_lan_order(2), _result("o-2", jobs), jobs)
+    assert again[0] is False and again[1].duplicate and again[2] == []
+    assert await spool.outbox_size() == 3  # a repeat forwards nothing
+    await spool.aclose()
+
+
+async def test_a_lan_order_whose_jobs_came_from_the_broker_first_is_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    jobs = [make_job(3)]
+    await spool.apply(position=StreamPosition(epoch="e", offset=1), jobs=jobs)
+    taken, answer, fresh = await spool.take_lan_order(_lan_order(3), _result("o-3", jobs), jobs)
+    assert (taken, answer.duplicate, fresh) == (True, True, [])
+    assert len(await spool.pending("kitchen")) == 1  # still one job: it prints once
+    assert await spool.outbox_size() == 1  # forwarded all the same: the broker dedupes
     await spool.aclose()

@@ -1,0 +1,198 @@
+"""The store edge: order ingest on the store's LAN (``--lan HOST:PORT``, DESIGN.md §8.6).
+
+A POS on the LAN posts orders here exactly as it would to the broker (same body, same
+answers, same problem+json errors). The order is planned with the broker's own rules
+(``kitchen``), against the last config the broker sent, with the broker's deterministic
+ids; its jobs, the order and its forward to the broker are written in one spool
+transaction, and the printers start at once, whether or not the uplink is up. The forward
+goes up in the outbox, in order with job reports, and the broker acknowledges it like a
+report; there it is submitted as if it came over REST, so its jobs are the ones already
+spooled (deduplicated by id) and nothing prints twice. docs/store-edge.md has the rules.
+
+Only this module imports the web stack (Starlette on uvicorn), and only with ``--lan``: a
+store client without the edge does not pay for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kitchen.errors import Refused
+from kitchen.routing import plan_submit, submit_result
+from protocol.ids import order_id_for
+from protocol.orders import Order
+from protocol.rest import PROBLEM_JSON, field_errors, problem_json, validation_detail
+from store_client.edge_settings import EdgeSettings
+
+if TYPE_CHECKING:
+    from store_client.daemon import StoreClient
+
+log = logging.getLogger(__name__)
+
+#: The broker's default limit for one order's body (``max_body``).
+MAX_BODY = 1024 * 1024
+BODY_TIMEOUT_S = 30.0
+NO_CONFIG_RETRY_S = 5
+
+
+class _Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.response = Response(
+            problem_json(status, title, detail, errors), status, headers, media_type=PROBLEM_JSON
+        )
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class LanEdge:
+    """The LAN ingest of one store client; ``await edge.serve()`` runs it."""
+
+    def __init__(self, client: StoreClient, settings: EdgeSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self._sock = socket.create_server((settings.host, settings.port), reuse_port=False)
+        self.port: int = self._sock.getsockname()[1]
+        app = Starlette(
+            routes=[
+                Route("/v1/orders", self.submit, methods=["POST"]),
+                Route("/healthz", self.healthz, methods=["GET"]),
+            ]
+        )
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            timeout_keep_alive=5,
+            limit_concurrency=64,
+        )
+        self._server = _EmbeddedUvicorn(config)
+
+    async def serve(self) -> None:
+        log.info("store edge: LAN ingest on http://%s:%d", self.settings.host, self.port)
+        try:
+            await self._server.serve(sockets=[self._sock])
+        finally:
+            self._sock.close()
+
+    # -- routes ------------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        phase = self.client.link.phase.value
+        body = f'{{"status":"ok","store_id":"{self.client.settings.store_id}","link":"{phase}"}}'
+        return Response(body, media_type="application/json")
+
+    async def submit(self, request: Request) -> Response:
+        try:
+            self._authorize(request)
+            order = _parse(await _body(request))
+            status, body = await self._take(order)
+        except _Problem as exc:
+            return exc.response
+        return Response(body, status, media_type="application/json")
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _authorize(self, request: Request) -> None:
+        """The store's own token (what its client links with). Checked before the body."""
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = self.client.settings.token
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise _Problem(
+                401,
+                "Unauthorized",
+                "send this store's token: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    async def _take(self, order: Order) -> tuple[int, str]:
+        store_id = self.client.settings.store_id
+        if order.store_id != store_id:
+            raise _Problem(
+                403, "Forbidden", f"this store edge takes orders for store {store_id!r} only"
+            )
+        config = self.client.current_config()
+        if config is None:
+            raise _Problem(
+                503,
+                "Not ready",
+                "no store config yet: the store client has not reached the broker once",
+                headers={"Retry-After": str(NO_CONFIG_RETRY_S)},
+            )
+        order_id = order_id_for(order.store_id, order.channel, order.external_id)
+        now = self.client.clock.now()
+        try:
+            plan = plan_submit(order, order_id, config, now)
+        except Refused as exc:
+            raise _Problem(422, "Unprocessable request", exc.detail, exc.errors) from None
+        taken, answer, fresh = await self.client.spool.take_lan_order(
+            order, submit_result(order_id, plan), plan.jobs, now
+        )
+        self.client.lan_order_taken(fresh)
+        if taken:
+            log.info(
+                "lan order store=%s external_id=%s jobs=%d new=%d",
+                store_id,
+                order.external_id,
+                len(plan.jobs),
+                len(fresh),
+            )
+        return (200 if answer.duplicate else 202), answer.model_dump_json()
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused with 413 before it is read when it says it is too long, and
+    when it turns out to be; 408 when it does not arrive in time."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _Problem(413, "Content too large", f"a body may have at most {MAX_BODY} bytes")
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise _Problem(
+                        413, "Content too large", f"a body may have at most {MAX_BODY} bytes"
+                    )
+                chunks.append(chunk)
+    except TimeoutError:
+        raise _Problem(408, "Request timeout", "the body did not arrive in time") from None
+    except ClientDisconnect:
+        raise _Problem(400, "Bad request", "the client went away") from None
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> Order:
+    try:
+        return Order.model_validate_json(body)
+    except ValidationError as exc:
+        errors = field_errors(list(exc.errors()))
+        raise _Problem(422, "Invalid request", validation_detail(errors), errors) from None
