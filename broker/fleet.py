@@ -32,6 +32,7 @@ from protocol.messages.hq import (
     HqPrinterStatus,
     JobAlert,
     LinkState,
+    Outage,
     StoreLink,
 )
 from protocol.messages.store import JobStateReport
@@ -146,8 +147,8 @@ class FleetState:
                 self._links.setdefault(link.store_id, link)
             if isinstance(result, Exception):
                 log.warning("store=%s: link state not recorded: %s", link.store_id, result)
-            elif result is True and not link.online:
-                self._publish_link(link)
+            elif result is True and (not link.online or _outage_ended(link)):
+                self._publish_link(link)  # an outage that ended: HQ hears of it now
         for i, write in enumerate(deferred):
             try:
                 await write()
@@ -161,7 +162,12 @@ class FleetState:
 
     # -- link presence -------------------------------------------------------------------
     async def set_link(
-        self, store_id: str, online: bool, client_version: str | None, session: str | None = None
+        self,
+        store_id: str,
+        online: bool,
+        client_version: str | None,
+        session: str | None = None,
+        offline_orders: int = 0,
     ) -> None:
         """The record is written with the next flush (a reconnect storm of 10k store clients
         is a few group commits, not 10k fsyncs). HQ hears of a link coming up at once, of
@@ -173,6 +179,7 @@ class FleetState:
             client_version=client_version,
             node=self.storage.node_id,
             session=session,
+            offline_orders=offline_orders,
         )
         self._links[store_id] = link
         self._schedule_flush()
@@ -187,6 +194,7 @@ class FleetState:
                 online=link.online,
                 since=link.since,
                 client_version=link.client_version,
+                last_outage=link.last_outage,
             )
         )
 
@@ -195,8 +203,10 @@ class FleetState:
 
         async def attempt() -> bool:
             raw = await self.storage.get(Kind.LINK, link.store_id)
-            if raw is not None and not link.online:
-                current = LinkRecord.model_validate_json(raw.doc)
+            current = LinkRecord.model_validate_json(raw.doc) if raw is not None else None
+            if current is not None:
+                link.last_outage = _outage(current, link)
+            if current is not None and not link.online:
                 if not current.online:
                     return False
                 if dead_node is not None and current.node != dead_node:
@@ -527,7 +537,24 @@ def _fleet_store(view: StoreView) -> FleetStore:
     return FleetStore(**view.model_dump(exclude={"config_version"}))
 
 
+def _outage(current: LinkRecord, new: LinkRecord) -> Outage | None:
+    """The outage ``new`` records: the one ending now when an offline link comes back,
+    else the last one, carried over."""
+    if new.online and not current.online and current.since.timestamp() > 0:
+        return Outage(started=current.since, ended=new.since, lan_orders=new.offline_orders)
+    return current.last_outage
+
+
+def _outage_ended(link: LinkRecord) -> bool:
+    return link.last_outage is not None and link.last_outage.ended == link.since
+
+
 def _link_state(link: LinkRecord | None, config: VersionedStoreConfig) -> LinkState:
     if link is None:
         return LinkState(online=False, since=datetime.fromtimestamp(0).astimezone())
-    return LinkState(online=link.online, since=link.since, client_version=link.client_version)
+    return LinkState(
+        online=link.online,
+        since=link.since,
+        client_version=link.client_version,
+        last_outage=link.last_outage,
+    )

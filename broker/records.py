@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.jobs import Job, JobState, JobTransitionRecord
+from protocol.messages.hq import Outage
 from protocol.orders import Order
 from protocol.rest import SubmitResult
 from protocol.status import PrinterStatus
@@ -79,6 +80,10 @@ class LinkRecord(_Doc):
     """The broker node holding the link (several nodes share a redis backend)."""
     session: str | None = None
     """The connection's id: a link that went down writes offline only if still its own."""
+    offline_orders: int = 0
+    """What the client's hello said its LAN edge took while it had no link."""
+    last_outage: Outage | None = None
+    """The last time the store had no link, once it ended (written with the online link)."""
 
 
 class PrinterRecord(_Doc):

@@ -419,7 +419,9 @@ class WsServer:
         jti = peer.claims.jti if peer.claims else "-"
         recovered = mode is Resume.REPLAY
         log.info("store=%s online recovered=%s offset=%d jti=%s", store_id, recovered, head, jti)
-        await self.s.fleet.set_link(store_id, True, hello.client_version, peer.link_id)
+        await self.s.fleet.set_link(
+            store_id, True, hello.client_version, peer.link_id, hello.offline_orders
+        )
         peer.start()
 
     async def _snapshot_store(

@@ -97,6 +97,8 @@ class StoreClient:
         self._reports_progress = 0.0
         self._reports_acked = 0
         """The highest report seq the broker acknowledged on this link."""
+        self._offline_upto = 0
+        """The last LAN order counted in this link's hello as taken offline."""
         self.lan_port: int | None = None
         """The LAN edge's bound port, once it listens (``settings.lan``)."""
 
@@ -125,6 +127,10 @@ class StoreClient:
             worker.wake()
 
     # -- the LAN edge ------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        return self.link.phase is Phase.ONLINE
 
     def current_config(self) -> VersionedStoreConfig | None:
         """The config in force (the last the broker sent, kept in the spool), if any."""
@@ -236,7 +242,10 @@ class StoreClient:
             self.link_since = datetime.now(UTC)
 
     async def _session(self, ws: ClientConnection) -> None:
-        hello = self.link.connected(await self.spool.position(), self.clock.local_now())
+        offline_orders, self._offline_upto = await self.spool.offline_orders()
+        hello = self.link.connected(
+            await self.spool.position(), self.clock.local_now(), offline_orders
+        )
         await ws.send(encode_msgpack(hello))
         self._reports_sent = 0  # a new link: every unacknowledged report goes again
         closed: ConnectionClosed | SpoolError | None = None
@@ -269,6 +278,9 @@ class StoreClient:
                 await self._make_durable(ws, batch)
             if not was_online and self.link.phase is Phase.ONLINE:
                 self.link_since = datetime.now(UTC)
+                if self._offline_upto:  # the hello's count reached a broker
+                    await self.spool.offline_orders_told(self._offline_upto)
+                    self._offline_upto = 0
                 self._status_dirty |= set(self._statuses)
                 self._report_wake.set()
 

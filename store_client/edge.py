@@ -152,8 +152,9 @@ class LanEdge:
             plan = plan_submit(order, order_id, config, now)
         except Refused as exc:
             raise _Problem(422, "Unprocessable request", exc.detail, exc.errors) from None
+        offline = not self.client.online
         taken, answer, fresh = await self.client.spool.take_lan_order(
-            order, submit_result(order_id, plan), plan.jobs, now
+            order, submit_result(order_id, plan), plan.jobs, now, offline
         )
         self.client.lan_order_taken(fresh)
         if taken:

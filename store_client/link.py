@@ -103,7 +103,12 @@ class Link:
     client_id: str | None = None
     _snapshot: set[str] = field(default_factory=set)
 
-    def connected(self, position: StreamPosition | None, clock: datetime | None = None) -> Hello:
+    def connected(
+        self,
+        position: StreamPosition | None,
+        clock: datetime | None = None,
+        offline_orders: int = 0,
+    ) -> Hello:
         """The socket is open: say hello, resuming from the spool's position."""
         self.phase = Phase.HELLO_SENT
         self.epoch = position.epoch if position else None
@@ -115,6 +120,7 @@ class Link:
             printers=self.printers,
             client_id=self.client_id,
             clock=clock,
+            offline_orders=offline_orders,
         )
 
     def received(self, message: StoreBrokerMessage) -> Durable | ReportsDone | None:

@@ -55,7 +55,9 @@ CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, body TE
 CREATE TABLE IF NOT EXISTS lan_orders (
     order_id TEXT PRIMARY KEY,
     result TEXT NOT NULL,
-    taken_at TEXT NOT NULL
+    taken_at TEXT NOT NULL,
+    offline INTEGER NOT NULL DEFAULT 0,
+    told INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -310,7 +312,12 @@ class Spool:
     # -- orders taken by the LAN edge ------------------------------------------------------
 
     async def take_lan_order(
-        self, order: Order, result: SubmitResult, jobs: list[Job], now: datetime | None = None
+        self,
+        order: Order,
+        result: SubmitResult,
+        jobs: list[Job],
+        now: datetime | None = None,
+        offline: bool = False,
     ) -> tuple[bool, SubmitResult, list[Job]]:
         """An order the LAN edge planned: its jobs spooled, it recorded, and its forward to
         the broker queued in the outbox, in one transaction (DESIGN.md §8.6).
@@ -319,6 +326,7 @@ class Spool:
         first answer again, with ``duplicate``. Jobs already spooled (the broker sent them:
         the same order came from another channel first) are not spooled twice; when every
         job was here already, the answer says ``duplicate`` as the broker's would.
+        ``offline``: taken while the link was down (counted for HQ, ``offline_orders``).
         """
         at = now or self._clock()
         forward = LanOrder(order=order, taken_at=at).model_dump_json()
@@ -336,13 +344,38 @@ class Spool:
                 if jobs and not fresh:
                     answer = result.model_copy(update={"duplicate": True})
                 self._conn.execute(
-                    "INSERT INTO lan_orders (order_id, result, taken_at) VALUES (?, ?, ?)",
-                    (result.order_id, result.model_dump_json(), at.isoformat()),
+                    "INSERT INTO lan_orders (order_id, result, taken_at, offline) "
+                    "VALUES (?, ?, ?, ?)",
+                    (result.order_id, result.model_dump_json(), at.isoformat(), int(offline)),
                 )
                 self._conn.execute("INSERT INTO outbox (body) VALUES (?)", (forward,))
             return True, answer, fresh
 
         return await self._run(write)
+
+    async def offline_orders(self) -> tuple[int, int]:
+        """(count, last rowid) of LAN orders taken offline that no broker was told of."""
+
+        def read() -> tuple[int, int]:
+            n, last = self._conn.execute(
+                "SELECT count(*), coalesce(max(rowid), 0) FROM lan_orders "
+                "WHERE offline=1 AND told=0"
+            ).fetchone()
+            return int(n), int(last)
+
+        return await self._run(read)
+
+    async def offline_orders_told(self, upto_rowid: int) -> None:
+        """A broker welcomed a hello that counted them: they are not counted again."""
+
+        def write() -> None:
+            with _tx(self._conn):
+                self._conn.execute(
+                    "UPDATE lan_orders SET told=1 WHERE offline=1 AND told=0 AND rowid<=?",
+                    (upto_rowid,),
+                )
+
+        await self._run(write)
 
     async def lan_orders(self) -> int:
         """How many orders the LAN edge has taken (the local status page shows it)."""

@@ -18,10 +18,20 @@ class HqHello(Frozen):
     token: Token
 
 
+class Outage(Frozen):
+    """A store's last time without a link, as the broker saw it, once it is over."""
+
+    started: Timestamp
+    ended: Timestamp
+    lan_orders: int = Field(default=0, ge=0)
+    """Orders the store's LAN edge took while its link was down (DESIGN.md §8.6)."""
+
+
 class LinkState(Frozen):
     online: bool
     since: Timestamp
     client_version: Text | None = None
+    last_outage: Outage | None = None
 
 
 class FleetPrinter(Frozen):
@@ -51,6 +61,7 @@ class StoreLink(Frozen):
     online: bool
     since: Timestamp
     client_version: Text | None = None
+    last_outage: Outage | None = None
 
 
 class HqPrinterStatus(Frozen):

@@ -30,6 +30,9 @@ class Hello(Frozen):
     held the store last; any other gets a snapshot (DESIGN.md §8.2)."""
     clock: Timestamp | None = None
     """The client's wall clock when it sent hello: the broker records the skew."""
+    offline_orders: int = Field(default=0, ge=0)
+    """Orders the client's LAN edge took while it had no link, not yet told to a broker:
+    HQ shows them with the outage (DESIGN.md §8.6)."""
 
 
 class Welcome(Frozen):

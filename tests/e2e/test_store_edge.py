@@ -60,10 +60,16 @@ async def _has_config(client: StoreClient) -> bool:
     return client.current_config() is not None and client.lan_port is not None
 
 
-def cut_uplink(proxy: LinkProxy) -> None:
+async def cut_uplink(proxy: LinkProxy, client: StoreClient | None = None) -> None:
     """A dead uplink: open connections drop, new ones hang (a black hole, not a refusal)."""
     proxy.stall()
     proxy.cut()
+    if client is not None:
+
+        async def noticed() -> bool:
+            return not client.online
+
+        await eventually(noticed, what="the store client saw its link drop")
 
 
 async def lan_submit(port: int, body: dict[str, Any], tok: str = STORE_TOKEN) -> httpx.Response:
@@ -105,7 +111,7 @@ async def test_lan_orders_print_while_the_uplink_is_cut_and_reach_the_broker_aft
 ) -> None:
     async with edge_store(tmp_path) as (st, proxy, client):
         assert client.lan_port is not None
-        cut_uplink(proxy)
+        await cut_uplink(proxy, client)
         lan = [order(n) for n in range(1, 61)]
         for body in lan:
             r = await lan_submit(client.lan_port, body)
@@ -135,6 +141,10 @@ async def test_lan_orders_print_while_the_uplink_is_cut_and_reach_the_broker_aft
             assert printed(st, "bar", f"Tea {n}") == 1, n
             assert printed(st, "receipt", f"Burger {n}") == 1, n
         assert await client.spool.outbox_size() == 0
+        async with st.api() as http:
+            link = (await http.get(f"/v1/stores/{STORE}")).json()["link"]
+        assert link["last_outage"]["lan_orders"] == 60  # HQ sees what the edge took offline
+        assert link["last_outage"]["ended"] == link["since"]
 
 
 # -- done when 3: one order from two channels prints once -----------------------------------
@@ -255,7 +265,7 @@ async def test_a_kill_9_during_the_outage_loses_nothing_the_lan_accepted(tmp_pat
                 return bool(r.status_code == 200 and r.json()["link"]["online"])
 
             await eventually(linked, what="the store client linked once (config spooled)")
-            cut_uplink(proxy)
+            await cut_uplink(proxy)
             accepted = []
             for n in range(1, 41):
                 r = await lan_submit(lan_port, order(n))

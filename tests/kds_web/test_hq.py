@@ -3,6 +3,7 @@ done-when 2, 4, 5)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import socket
@@ -203,3 +204,50 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _store_link(broker: RunningBroker, store_id: str, offline_orders: int = 0) -> Iterator[Any]:
+    """A raw store link (msgpack) that says hello and reads its welcome."""
+    import msgpack
+    from websockets.sync.client import connect
+
+    with connect(
+        f"{broker.ws}/v1/ws/store",
+        subprotocols=["passline.v1.msgpack"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Bearer {token('store', store=store_id)}"},
+        max_size=None,
+    ) as ws:
+        hello = {"type": "hello", "store_id": store_id, "client_version": "hq-test/1",
+             "protocol": 1, "resume": None, "printers": [], "client_id": "c-hq",
+                 "offline_orders": offline_orders}  # fmt: skip
+        ws.send(msgpack.packb(hello))
+        while msgpack.unpackb(ws.recv(timeout=10))["type"] != "snapshot_end":
+            pass
+        yield ws
+
+
+def test_hq_shows_a_stores_last_outage_and_the_orders_its_edge_took_meanwhile(
+    broker: RunningBroker, store: Store, site: Site, new_page: Any
+) -> None:
+    """Issue 15 (visible state): once a store is back, HQ shows when it was away and how
+    many orders its LAN edge took meanwhile (the count its store client's hello carries)."""
+    config, _ = printer_config(store, site, ["Hot line"])
+    store.configure(config)
+    page = new_page(store.hq_url())
+    row = store_row(page, store.store_id)
+    with _store_link(broker, store.store_id):
+        expect(row).not_to_have_class(re.compile(r"\bis-offline\b"))
+        expect(row.locator(".store-outage")).to_have_count(0)
+    expect(row).to_have_class(re.compile(r"\bis-offline\b"))
+
+    with _store_link(broker, store.store_id, offline_orders=3):
+        expect(row).not_to_have_class(re.compile(r"\bis-offline\b"))
+        outage = row.locator(".store-outage")
+        expect(outage).to_contain_text("last outage")
+        expect(outage).to_contain_text("3 orders taken offline")
+        with broker.client(token("hq")) as http:
+            link = http.get(f"/v1/stores/{store.store_id}").json()["link"]
+        assert link["online"] is True and link["last_outage"]["lan_orders"] == 3
+        assert link["last_outage"]["started"] <= link["last_outage"]["ended"] == link["since"]
+    assert page.js_errors == []

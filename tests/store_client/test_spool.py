@@ -215,3 +215,17 @@ async def test_a_lan_order_whose_jobs_came_from_the_broker_first_is_a_duplicate(
     assert len(await spool.pending("kitchen")) == 1  # still one job: it prints once
     assert await spool.outbox_size() == 1  # forwarded all the same: the broker dedupes
     await spool.aclose()
+
+
+async def test_orders_taken_offline_are_counted_until_a_broker_is_told(tmp_path: Path) -> None:
+    spool = await Spool.open(tmp_path / "spool.db")
+    for n, offline in ((1, False), (2, True), (3, True)):
+        jobs = [make_job(n)]
+        await spool.take_lan_order(_lan_order(n), _result(f"o-{n}", jobs), jobs, offline=offline)
+    count, upto = await spool.offline_orders()
+    assert count == 2
+    jobs = [make_job(4)]
+    await spool.take_lan_order(_lan_order(4), _result("o-4", jobs), jobs, offline=True)
+    await spool.offline_orders_told(upto)  # the hello that said 2 was welcomed
+    assert (await spool.offline_orders())[0] == 1  # the one taken after that hello
+    await spool.aclose()

@@ -119,7 +119,13 @@ Hq.prototype.onMessage = function (msg) {
       s = { store_id: msg.store_id, name: msg.store_id, printers: [], queued: 0, held: 0 };
       this.stores[msg.store_id] = s;
     }
-    s.link = { online: msg.online, since: msg.since, client_version: msg.client_version || null };
+    s.link = {
+      online: msg.online,
+      since: msg.since,
+      client_version: msg.client_version || null,
+      // outages are never undone: a delta without one keeps the last known
+      last_outage: msg.last_outage || (s.link && s.link.last_outage) || null,
+    };
   } else if (msg.type === 'printer_status') {
     this.putPrinter(msg.store_id, msg.printer_id, msg.status);
     if (msg.status.state === 'ready') this.clearHeld(msg.store_id, msg.printer_id);
@@ -295,6 +301,21 @@ Hq.prototype.renderTotals = function (all) {
   ]);
 };
 
+// The store's last outage, once over: worth a line when it was long, or the store's LAN
+// edge took orders meanwhile (docs/store-edge.md); a blip of a reconnect is not.
+var OUTAGE_SHOWN_S = 30;
+
+function outageText(o) {
+  if (!o) return '';
+  var from = Date.parse(o.started);
+  var to = Date.parse(o.ended);
+  var seconds = (to - from) / 1000;
+  if (!(seconds >= OUTAGE_SHOWN_S) && !o.lan_orders) return '';
+  var text = 'last outage ' + clock(from) + '–' + clock(to) + ' (' + age(seconds) + ')';
+  if (o.lan_orders) text += ' · ' + o.lan_orders + (o.lan_orders === 1 ? ' order' : ' orders') + ' taken offline';
+  return text;
+}
+
 Hq.prototype.storeRow = function (s, sev, now) {
   var link = s.link || { online: false, since: null };
   var since = link.since ? Date.parse(link.since) : NaN;
@@ -305,12 +326,14 @@ Hq.prototype.storeRow = function (s, sev, now) {
       ? 'OFFLINE for ' + age((now - since) / 1000)
       : 'OFFLINE · never connected';
   var alerts = this.alertsByStore[s.store_id] || 0;
+  var outage = outageText(link.last_outage);
   return h('div', { class: 'store sev-' + sev + (link.online ? '' : ' is-offline'), dataset: { store: s.store_id } }, [
     h('div', { class: 'store-head' }, [
       h('span', { class: 'dot ' + (link.online ? 'on' : 'off') }),
       h('span', { class: 'store-name', text: s.name }),
       h('span', { class: 'store-id', text: s.store_id }),
       h('span', { class: 'store-link', text: linkText }),
+      outage ? h('span', { class: 'store-outage', text: outage }) : null,
       h('span', { class: 'spacer' }),
       s.queued ? h('span', { class: 'q', text: s.queued + ' queued' }) : null,
       s.held ? h('span', { class: 'q held', text: s.held + ' held' }) : null,
