@@ -15,7 +15,10 @@ read once, here, and handed to the app. Scopes are still checked by the routes (
 
 ``header_deadline_protocol`` is uvicorn's httptools protocol with a deadline on the
 request head: uvicorn waits for a request line and headers forever (slowloris), and its
-keep-alive timer starts only after a first response.
+keep-alive timer starts only after a first response. Past its connection cap
+(``limit_concurrency``) uvicorn answers 503 itself, in text/plain; ``over_capacity``
+takes the place of that answer so the 503 is problem+json with a ``Retry-After``, like
+every other refusal.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from broker.auth import bearer
 from broker.config import Settings
 from broker.errors import BrokerError, ContentTooLarge, RequestTimeout
 from broker.rest import Api, broker_problem
+from protocol.rest import PROBLEM_JSON, problem_json
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +179,35 @@ class _HeaderDeadline(HttpToolsProtocol):
         if not self.transport.is_closing():
             log.debug("http %s: no request head within %gs", self.client, self.header_timeout_s)
             self.transport.close()
+
+
+CAPACITY_RETRY_AFTER_S = 2
+_OVER_CAPACITY = problem_json(
+    503, "Service unavailable", "too many connections to this node: try again shortly"
+).encode()
+
+
+async def over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    """uvicorn's answer past ``limit_concurrency``, as problem+json (it closes after)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(_OVER_CAPACITY)).encode()),
+                (b"retry-after", str(CAPACITY_RETRY_AFTER_S).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY, "more_body": False})
+
+
+# uvicorn picks its over-the-cap app from this module global when a request arrives past
+# ``limit_concurrency``; there is no setting for it. tests/security/test_connections.py
+# checks the answer, so an uvicorn that moves it fails loudly.
+httptools_impl.service_unavailable = over_capacity  # type: ignore[assignment]
 
 
 def header_deadline_protocol(timeout_s: float) -> type[HttpToolsProtocol]:

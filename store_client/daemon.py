@@ -67,6 +67,13 @@ class ClientSettings:
         return urls[attempt % len(urls)]
 
 
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (RFC 9110: delay-seconds; an HTTP date is not honoured)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
+
+
 def _with_path(url: str) -> str:
     base = url.strip().rstrip("/")
     scheme_end = base.find("://") + 3
@@ -216,7 +223,11 @@ class StoreClient:
             code = exc.response.status_code
             if code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
                 return self.link.closed(1008, f"broker answered HTTP {code}: check the token")
-            return self.link.closed(None)
+            retry_after = _retry_after(exc.response.headers.get("Retry-After"))
+            self.link.last_error = f"broker answered HTTP {code}" + (
+                f", retry after {retry_after:.0f}s" if retry_after else ""
+            )
+            return self.link.closed(None, retry_after_s=retry_after)
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             self._set_link_down()
             self.link.last_error = str(exc) or type(exc).__name__

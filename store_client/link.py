@@ -51,6 +51,9 @@ class Phase(StrEnum):
 #: Delay before retrying after a close code that reconnecting right away cannot heal
 #: (bad token, protocol refused, taken over): someone has to act, but the daemon stays up.
 TERMINAL_RETRY_S = 300.0
+#: The longest ``Retry-After`` the client honours: a broker asking for more still gets a
+#: try every five minutes.
+MAX_RETRY_AFTER_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +182,23 @@ class Link:
             return None
         return Ack(offset=batch.position.offset)
 
-    def closed(self, code: int | None, reason: str = "") -> Reconnect:
-        """The socket closed (``code`` None: it never opened or just died)."""
+    def closed(
+        self, code: int | None, reason: str = "", retry_after_s: float | None = None
+    ) -> Reconnect:
+        """The socket closed (``code`` None: it never opened or just died).
+
+        ``retry_after_s``: the broker refused the handshake with ``Retry-After`` (429 or 503:
+        too many hellos, too many connections, draining). The next try waits at least that
+        long (at most ``MAX_RETRY_AFTER_S``), plus up to a fifth more so the stores a
+        broker turned away together do not come back together."""
+        reconnect = self._closed(code, reason)
+        if retry_after_s is None or retry_after_s <= 0:
+            return reconnect
+        wait = min(retry_after_s, MAX_RETRY_AFTER_S)
+        wait *= self.backoff.rng.uniform(1.0, 1.2)
+        return Reconnect(max(reconnect.delay_s, wait), code, reason)
+
+    def _closed(self, code: int | None, reason: str) -> Reconnect:
         self.phase = Phase.DISCONNECTED
         if code is not None and not is_retryable(code):
             if code == CloseCode.TAKEN_OVER:

@@ -21,6 +21,11 @@ from printer_drivers import commands as cmd
 from printer_drivers.emulator.parser import Command, Op
 from printer_drivers.emulator.state import FaultState
 
+#: The longest piece of paper before it is torn off (a receipt with ``cut`` false), as
+#: staff would tear off a printout that never ends: ~40 m of 80 mm paper, and the bytes
+#: that made it. A sender that never cuts cannot grow the emulator's memory past this.
+MAX_SHEET_LINES = 10_000
+MAX_SHEET_BYTES = 4 * 1024 * 1024
 QR_CODE_TYPE = 0x31  # cn = 49: QR code
 QR_STORE, QR_PRINT = 0x50, 0x51  # fn = 80 store data, 81 print stored data
 RESPONSE_FN = 0x48  # GS ( H
@@ -151,6 +156,15 @@ class PaperMachine:
         text = "".join(self._line).rstrip()
         self._sheet.lines.append(PrintedLine(text, m.width, m.height, m.bold, m.invert, m.align))
         self._line, self._used = [], 0
+        if len(self._sheet.lines) >= MAX_SHEET_LINES:
+            self._tear_off()
+
+    def _tear_off(self) -> None:
+        """The sheet is as long as a sheet gets: torn off here, as staff would."""
+        line, used, modes = self._line, self._used, self._line_modes
+        self._line, self._used = [], 0
+        self.finish_sheet(cut=False)
+        self._line, self._used, self._line_modes = line, used, modes
 
     def _flush_decoder(self) -> None:
         for char in self._decoder.decode(b"", final=True):
@@ -159,6 +173,8 @@ class PaperMachine:
     # --- commands -------------------------------------------------------------------
     def execute(self, command: Command) -> bytes:
         """Run one command; returns the bytes the printer sends back (usually none)."""
+        if len(self._sheet.raw) + len(command.raw) > MAX_SHEET_BYTES:
+            self._tear_off()
         self._sheet.raw += command.raw
         handler = _HANDLERS.get(command.op)
         if handler is None:

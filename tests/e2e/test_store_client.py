@@ -227,3 +227,39 @@ async def test_local_status_page(tmp_path: Path, path: str) -> None:
         page = json.loads(body)
         assert page["store_id"] == STORE and page["link"]["state"] == "online"
         assert set(page["printers"]) == {"kitchen", "bar", "receipt"}
+
+
+async def test_a_refused_handshake_waits_out_the_brokers_retry_after(tmp_path: Path) -> None:
+    """Issue 14: a broker that turns a store's reconnect away (429, too many hellos for
+    this store) says when to come back; the store client waits at least that long
+    instead of knocking again on its own backoff (a stampede after a broker restart)."""
+    from dataclasses import replace
+
+    from store_client.daemon import StoreClient
+    from tests.faults.proxy import LinkProxy
+
+    kw = {"store_hello_rate": 0.05, "store_hello_burst": 1}  # one hello per 20 s per store
+    async with stack(tmp_path, broker_kw=kw) as st:
+        proxy = LinkProxy(st.ws_port)
+        try:
+            settings = replace(st.client_settings(), broker=f"ws://127.0.0.1:{proxy.port}")
+            st.client = client = StoreClient(settings)
+            ready = asyncio.Event()
+            st.client_task = asyncio.create_task(client.run(ready))
+            await eventually(lambda: _online(client), what="the first link")
+            proxy.cut()  # the reconnect comes within a second, inside the broker's limit
+
+            async def refused() -> bool:
+                return "HTTP 429" in (client.link.last_error or "")
+
+            await eventually(refused, what="the broker refused the reconnect")
+            assert "retry after" in (client.link.last_error or "")
+            attempts = proxy.connections
+            await asyncio.sleep(5)  # a lower bound: a slow machine only makes this longer
+            assert proxy.connections == attempts  # no knock before the broker's time
+        finally:
+            proxy.close()
+
+
+async def _online(client: Any) -> bool:
+    return bool(client.online)

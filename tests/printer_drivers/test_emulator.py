@@ -177,6 +177,24 @@ def test_the_printer_wraps_text_at_the_paper_edge() -> None:
     assert texts == ["宫保鸡丁" * 4 + "\n宫保鸡丁\nabcdefghijklmnop\nq"]
 
 
+def test_paper_that_is_never_cut_is_torn_off_so_memory_stays_bounded() -> None:
+    """Issue 14: a sender that streams text and never cuts (a stranger on the emulator's
+    port) held every line in memory; the sheet is torn off at ``MAX_SHEET_LINES``."""
+    from printer_drivers.emulator.paper import MAX_SHEET_LINES
+
+    receipts: list[Any] = []
+    machine = PaperMachine(columns=32, on_receipt=receipts.append)
+    parser = CommandParser()
+    for _ in range(3):
+        for command in parser.feed(b"line\n" * MAX_SHEET_LINES):
+            machine.execute(command)
+    for command in parser.feed(b"tail\n\x1dV\x00"):
+        machine.execute(command)
+    assert [len(r.lines) for r in receipts] == [MAX_SHEET_LINES] * 3 + [1]
+    assert [r.cut for r in receipts] == [False, False, False, True]
+    assert receipts[-1].text == "tail"
+
+
 @settings(max_examples=40, deadline=None)
 @given(cuts=st.lists(st.integers(min_value=1, max_value=1800), max_size=12))
 def test_any_chunking_gives_the_same_receipt(cuts: list[int]) -> None:

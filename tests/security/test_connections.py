@@ -176,7 +176,11 @@ async def test_http_connections_are_capped(broker_with: Any) -> None:
         held = [await raw(ep.http) for _ in range(3)]
         reader, writer = await raw(ep.http)
         writer.write(request_head("GET", "/healthz"))
-        assert (await read_response(reader)).status == 503
+        refused = await read_response(reader)
+        assert refused.status == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert b"too many connections" in refused.body
         writer.close()
         for r, _ in held:  # idle connections are cut: the places come back
             assert await closed_by_peer(r)

@@ -146,3 +146,17 @@ def test_several_broker_urls_are_taken_in_turn() -> None:
     assert (
         ClientSettings(broker="ws://a:1", store_id="s", token="t").url(5).endswith(":1/v1/ws/store")
     )
+
+
+def test_a_retry_after_from_the_broker_is_waited_out_with_a_little_jitter() -> None:
+    waits = [
+        Link("s-1", "0.1.0", (), backoff=Backoff(rng=random.Random(i)))
+        .closed(None, retry_after_s=20)
+        .delay_s
+        for i in range(20)
+    ]
+    assert all(20 <= w <= 24 for w in waits) and len(set(waits)) > 1
+    lk = link()
+    assert lk.closed(None, retry_after_s=10_000).delay_s <= 300 * 1.2  # capped
+    quick = lk.closed(None, retry_after_s=0.001)  # the backoff is not shortened by it
+    assert quick.delay_s >= 0.001 and quick.code is None
