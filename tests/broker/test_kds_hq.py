@@ -9,7 +9,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-import broker.ws
+import broker.ws_kds
 from tests.broker.helpers import (
     Endpoints,
     open_hq,
@@ -22,7 +22,7 @@ from tests.broker.helpers import (
 )
 
 NOW = "2026-11-21T12:05:00+08:00"
-REPLAY_LIMIT = 12  # stands in for broker.ws.MAX_KDS_REPLAY (5,000) in one test
+REPLAY_LIMIT = 12  # stands in for broker.ws_kds.MAX_KDS_REPLAY (5,000) in one test
 
 
 async def submit(ep: Endpoints, external_id: str = "k-1") -> dict[str, Any]:
@@ -161,7 +161,7 @@ async def test_kds_resume_past_the_replay_limit_gets_a_snapshot(
 ) -> None:
     """A screen that missed more than the replay limit gets a snapshot; at the limit it
     still gets the missed deltas (docs/broker.md: "within 5,000 entries")."""
-    monkeypatch.setattr(broker.ws, "MAX_KDS_REPLAY", REPLAY_LIMIT)
+    monkeypatch.setattr(broker.ws_kds, "MAX_KDS_REPLAY", REPLAY_LIMIT)
     subs = [await submit(ep, f"lim-{i}") for i in range(3)]  # ~18 stream entries
     probe, snap = await open_kds(ep, station="grill")
     await probe.close()

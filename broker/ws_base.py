@@ -1,0 +1,44 @@
+"""What the websocket server and its three endpoints share (``ws.py``, ``ws_store.py``,
+``ws_kds.py``, ``ws_hq.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from websockets.typing import Subprotocol
+
+from broker.config import Settings
+from broker.fleet import FleetState
+from broker.hub import Hub
+from broker.kds_actions import Kitchen
+from broker.metrics import Metrics
+from broker.orders import Orders
+from broker.storage import Backend
+from protocol.close_codes import CloseCode
+
+STORE_PATH, KDS_PATH, HQ_PATH = "/v1/ws/store", "/v1/ws/kds", "/v1/ws/hq"
+MSGPACK, JSON = Subprotocol("passline.v1.msgpack"), Subprotocol("passline.v1.json")
+SUBPROTOCOLS = {STORE_PATH: MSGPACK, KDS_PATH: JSON, HQ_PATH: JSON}
+REPLAY_BATCH = 500
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Backend
+    hub: Hub
+    orders: Orders
+    fleet: FleetState
+    kitchen: Kitchen
+    metrics: Metrics
+
+
+class Refused(Exception):
+    """A peer refused with a close code and a reason (the server closes it so)."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason

@@ -1,0 +1,305 @@
+"""``/v1/ws/store``: one store client's link (DESIGN.md §5.3, §8.2).
+
+hello → the fleet-wide takeover (4503 to the link it replaces) → recovery (replay from the
+client's offset, or a paged snapshot) → welcome → live entries from the hub; then the
+client's acks, numbered reports and LAN orders (applied in ``seq`` order, acknowledged
+with ``reports_ack``) and printer statuses. The per-link bookkeeping is the sans-I/O
+``StoreSession`` (``session_store.py``); this module does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+
+from broker.auth import Claims
+from broker.errors import InvalidRequest, StorageError
+from broker.peers import StorePeer
+from broker.session_store import (
+    NOT_RESENT,
+    Resume,
+    SnapshotJob,
+    StoreSession,
+    check_hello,
+    recovery,
+    snapshot_jobs,
+    snapshot_pages,
+    store_frame,
+)
+from broker.storage import EntryKind, Kind, StreamSlice
+from broker.storage.leases import RELEASE_WAIT_S, Holder
+from broker.ws_base import (
+    REPLAY_BATCH,
+    STORE_PATH,
+    Refused,
+    T,
+)
+from protocol.close_codes import CloseCode
+from protocol.codec import encode_msgpack
+from protocol.ids import order_id_for
+from protocol.jobs import JobState
+from protocol.messages.common import ErrorCode
+from protocol.messages.store import (
+    STORE_CLIENT,
+    Ack,
+    Error,
+    Hello,
+    JobStateReport,
+    LanOrder,
+    PrinterStatusReport,
+    SnapshotEnd,
+    Welcome,
+)
+
+if TYPE_CHECKING:
+    from broker.ws import WsServer
+
+log = logging.getLogger(__name__)
+
+
+class StoreEndpoint:
+    """The store-link flow of a ``WsServer``."""
+
+    def __init__(self, ws: WsServer) -> None:
+        self.ws = ws
+        self.s = ws.s
+        self.settings = ws.settings
+
+    async def serve(self, conn: ServerConnection, tasks: asyncio.TaskGroup, claims: Claims) -> None:
+        hello = await self.ws.hello(conn, STORE_CLIENT, binary=True)
+        if not isinstance(hello, Hello):
+            raise Refused(CloseCode.POLICY, "expected hello first")
+        refusal = check_hello(hello, claims.store)
+        if refusal is not None:
+            raise Refused(refusal.code, refusal.reason)
+        store_id = hello.store_id
+        session = StoreSession(store_id)
+        peer = StorePeer(session, conn, tasks, self.ws.opts, f"{STORE_PATH} store={store_id}")
+        peer.claims = claims
+        holder = Holder(self.s.storage.node_id, peer.link_id, hello.client_id)
+        previous = await self._take_over(store_id, peer, holder)
+        # Replay only to the client that held the store last: another PC resuming from
+        # its own old position would be sent what the first one printed meanwhile.
+        foreign = previous is not None and not previous.same_client(hello.client_id)
+        client_version = hello.client_version
+        self.ws.peers.add(peer)
+        try:
+            await self._open_store(conn, peer, hello, snapshot=foreign)
+            del hello  # the loop runs as long as the link: it keeps only what it needs
+            while True:
+                msg = await self.ws.recv(conn, STORE_CLIENT, binary=True)
+                await self._store_message(peer, msg)
+        finally:
+            peer.stop()
+            self.ws.peers.discard(peer)
+            await self.s.hub.detach(peer)
+            if self.ws.links.get(store_id) is peer:
+                del self.ws.links[store_id]
+                await self.s.fleet.set_link(store_id, False, client_version, peer.link_id)
+            with contextlib.suppress(StorageError):
+                await self.s.storage.release_link(store_id, holder)
+
+    async def _take_over(self, store_id: str, peer: StorePeer, holder: Holder) -> Holder | None:
+        """The newest hello takes the store's one link, fleet-wide (DESIGN.md §8.2): the
+        link it replaces is closed with 4503 here or on its own node, and this one waits
+        (bounded) until that has happened before it sends anything."""
+        previous = await self.s.storage.claim_link(store_id, holder)
+        old = self.ws.links.get(store_id)
+        self.ws.links[store_id] = peer
+        if old is not None:
+            log.info("store=%s: newer link takes over", store_id)
+            old.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
+        elif previous is not None and previous.live and previous.node != holder.node:
+            log.info("store=%s: newer link takes over from node %s", store_id, previous.node)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + RELEASE_WAIT_S
+            while not await self.s.storage.link_released(store_id, previous):
+                if loop.time() > deadline:
+                    log.warning("store=%s: node %s did not let go in time", store_id, previous.node)
+                    break
+                await asyncio.sleep(0.05)
+        return previous
+
+    def taken_over(self, store_id: str, session: str) -> None:
+        """Another node took this store's link over: close ours (4503)."""
+        peer = self.ws.links.get(store_id)
+        if peer is not None and peer.link_id == session:
+            log.info("store=%s: a link on another node takes over", store_id)
+            peer.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
+
+    async def _open_store(
+        self, conn: ServerConnection, peer: StorePeer, hello: Hello, snapshot: bool
+    ) -> None:
+        """Welcome, then the replay or the snapshot; then live entries may flow."""
+        store_id, session = hello.store_id, peer.session
+        epoch, head = await self.s.hub.attach(peer)
+        first = (await self.s.storage.read(store_id, head, 0)).first
+        mode = recovery(hello, StreamSlice(epoch, min(first, head + 1), head, []))
+        if snapshot:
+            mode = Resume.SNAPSHOT
+        config = await self.s.orders.config(store_id)
+        now = datetime.now(UTC)
+        if mode is Resume.REPLAY:
+            assert hello.resume is not None
+            welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config, now=now)
+            await conn.send(encode_msgpack(welcome))
+            await self._replay_store(conn, session, hello.resume.offset, head)
+        else:
+            welcome = Welcome(
+                epoch=epoch, offset=head, recovered=False, config=config, paged=True, now=now
+            )
+            await self._snapshot_store(conn, session, hello, welcome)
+        jti = peer.claims.jti if peer.claims else "-"
+        recovered = mode is Resume.REPLAY
+        log.info("store=%s online recovered=%s offset=%d jti=%s", store_id, recovered, head, jti)
+        await self.s.fleet.set_link(
+            store_id, True, hello.client_version, peer.link_id, hello.offline_orders
+        )
+        peer.start()
+
+    async def _snapshot_store(
+        self, conn: ServerConnection, session: StoreSession, hello: Hello, welcome: Welcome
+    ) -> None:
+        """``welcome`` then the live jobs in pages, then ``snapshot_end`` (DESIGN.md §8.2):
+        no snapshot, however large, outgrows a frame."""
+        store_id, now = session.store_id, welcome.now or datetime.now(UTC)
+        raw = await self.s.storage.scan(store_id, Kind.JOB, live_only=True)
+        offsets = await self._job_offsets(store_id, welcome.offset, len(raw))
+        jobs = snapshot_jobs((r.doc for r in raw), offsets)
+        if hello.resume is None:
+            await self._spool_lost(store_id, [j for j in jobs if j.state in NOT_RESENT], now)
+        jobs = [j for j in jobs if j.state not in NOT_RESENT]
+        await conn.send(encode_msgpack(welcome))
+        for frame, ids in snapshot_pages(jobs):
+            await conn.send(frame)
+            for job_id in ids:
+                session.sent_job(welcome.offset, job_id, now)
+        await conn.send(encode_msgpack(SnapshotEnd(offset=welcome.offset, count=len(jobs))))
+
+    async def _job_offsets(self, store_id: str, head: int, wanted: int) -> dict[str, int]:
+        """Where the stream still holds each job: a snapshot goes out in stream order.
+        Jobs older than the retained stream come first (DESIGN.md §4)."""
+        first = (await self.s.storage.read(store_id, head, 0)).first
+        offsets: dict[str, int] = {}
+        after = max(first - 1, 0)
+        while wanted:  # past the head too: jobs committed since were in the scan as well
+            got = await self.s.storage.read(store_id, after, REPLAY_BATCH)
+            if not got.entries:
+                break
+            for entry in got.entries:
+                if entry.kind is EntryKind.JOB:
+                    offsets[entry.tag] = entry.offset
+            after = got.entries[-1].offset
+        return offsets
+
+    async def _spool_lost(self, store_id: str, printing: list[SnapshotJob], now: datetime) -> None:
+        """A client with an empty spool (new PC, wiped disk) cannot say how jobs it was
+        printing ended: they are ``uncertain`` (never reprinted by themselves)."""
+        reason = "store client spool was reset while printing"
+        for job in printing:
+            report = JobStateReport(
+                job_id=job.job_id, state=JobState.UNCERTAIN, reason=reason, at=now
+            )
+            await self.s.fleet.job_state(store_id, report)
+
+    async def _replay_store(
+        self, conn: ServerConnection, session: StoreSession, after: int, head: int
+    ) -> None:
+        while after < head:
+            got = await self.s.storage.read(session.store_id, after, REPLAY_BATCH)
+            if not got.entries or got.entries[0].offset != after + 1:
+                raise Refused(CloseCode.TRY_AGAIN_LATER, "history moved: reconnect")
+            for entry in got.entries:
+                if entry.offset > head:
+                    return
+                frame = store_frame(entry)
+                if frame is not None:
+                    await conn.send(frame)
+                    session.sent(entry, datetime.now(UTC))
+                after = entry.offset
+
+    async def _store_message(self, peer: StorePeer, msg: object) -> None:
+        store_id = peer.store_id
+        if isinstance(msg, Ack):
+            done = peer.session.ack(msg.offset)
+            if done:
+                self.s.fleet.queue_acks(store_id, done)
+        elif isinstance(msg, JobStateReport | LanOrder):
+            await self._report(peer, msg)
+        elif isinstance(msg, PrinterStatusReport):
+            fleet = self.s.fleet
+            await self._now_or_later(
+                lambda: fleet.printer_status(store_id, msg.printer_id, msg.status)
+            )
+        elif isinstance(msg, Error):
+            log.warning("store=%s reports error %s: %r", store_id, msg.code, msg.message)
+        else:
+            raise Refused(CloseCode.POLICY, "hello was already sent")
+
+    async def _report(self, peer: StorePeer, msg: JobStateReport | LanOrder) -> None:
+        """Apply a report from the client's outbox (a job's state, an order its LAN edge
+        took) in ``seq`` order and acknowledge it (DESIGN.md §8.2). One storage cannot take
+        now is not acknowledged: the client sends it again."""
+        store_id, session = peer.store_id, peer.session
+        if msg.seq is None:  # a client that does not number its reports
+            error = await self._now_or_later(lambda: self._apply_report(store_id, msg))
+        else:
+            order = session.report_order(msg.seq)
+            if order is None:
+                return
+            if order is False:
+                peer.ack_reports()
+                return
+            try:
+                error = await self._apply_report(store_id, msg)
+            except StorageError as exc:
+                log.warning("store=%s: report %d not recorded: %s", store_id, msg.seq, exc)
+                return
+            session.reports_applied = msg.seq
+            peer.ack_reports()
+        if error is not None:
+            peer.offer(encode_msgpack(error))
+
+    async def _apply_report(self, store_id: str, msg: JobStateReport | LanOrder) -> Error | None:
+        """The report applied; an ``error`` for the client when it cannot be, ever."""
+        if isinstance(msg, LanOrder):
+            return await self._lan_order(store_id, msg)
+        error = await self.s.fleet.job_state(store_id, msg)
+        if error is None:
+            return None
+        code = ErrorCode.NOT_FOUND if error.startswith("no job") else ErrorCode.ILLEGAL_TRANSITION
+        return Error(code=code, message=error[:500], ref=msg.job_id[:64])
+
+    async def _lan_order(self, store_id: str, msg: LanOrder) -> Error | None:
+        """An order the store's LAN edge took, printed and now forwards: submitted as if it
+        came over REST. Its ids are the ones the edge computed, so the jobs this makes are
+        the ones the store already spooled (and dedupes); a repeat is a duplicate."""
+        order = msg.order
+        order_id = order_id_for(order.store_id, order.channel, order.external_id)
+        if order.store_id != store_id:
+            reason = f"order for store {order.store_id!r} forwarded by store {store_id!r}"
+        else:
+            try:
+                created, _ = await self.s.orders.submit(order)
+            except InvalidRequest as exc:  # the broker's config refuses what the edge printed
+                reason = f"order {order.external_id!r} from the LAN refused: {exc.detail}"
+            else:
+                self.s.metrics.orders.labels("lan" if created else "duplicate").inc()
+                return None
+        log.warning("store=%s: %s", store_id, reason)
+        return Error(code=ErrorCode.BAD_REQUEST, message=reason[:500], ref=order_id)
+
+    async def _now_or_later(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """Apply a store client's report now, or once storage is back (redis down): the
+        link stays up either way."""
+        try:
+            return await write()
+        except StorageError:
+            self.s.fleet.defer(write)
+            return None
