@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from broker.auth import TokenCache, check_secret
+from broker.clock import Now, system_now
 from broker.config import Settings
 from broker.fastpath import FastSubmit
 from broker.fleet import FleetState
@@ -72,8 +73,10 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return ctx
 
 
-def _services(settings: Settings, storage: Backend, tasks: asyncio.TaskGroup) -> Services:
-    orders = Orders(storage)
+def _services(
+    settings: Settings, storage: Backend, tasks: asyncio.TaskGroup, now: Now = system_now
+) -> Services:
+    orders = Orders(storage, now)
     hub = Hub(storage, tasks, configs=orders.configs)
     metrics = Metrics()
     stats = getattr(storage, "stats", None)
@@ -84,9 +87,10 @@ def _services(settings: Settings, storage: Backend, tasks: asyncio.TaskGroup) ->
         storage=storage,
         hub=hub,
         orders=orders,
-        fleet=FleetState(storage, hub.publish_hq, tasks),
-        kitchen=Kitchen(storage),
+        fleet=FleetState(storage, hub.publish_hq, tasks, now),
+        kitchen=Kitchen(storage, now),
         metrics=metrics,
+        now=now,
     )
 
 
@@ -113,13 +117,14 @@ def _http(settings: Settings, api: Api) -> tuple[_EmbeddedUvicorn, socket.socket
 
 
 @contextlib.asynccontextmanager
-async def start_broker(settings: Settings) -> AsyncIterator[Broker]:
+async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterator[Broker]:
+    """The broker, running until the context ends. ``now`` is its wall clock (tests)."""
     secret = check_secret(settings.secret)
     settings.http_addr(), settings.ws_addr()  # bad addresses fail here, one clear line
     storage = await open_storage(settings.store, settings.stream_max_len)
     try:
         async with asyncio.TaskGroup() as tasks:
-            services = _services(settings, storage, tasks)
+            services = _services(settings, storage, tasks, now)
             await services.fleet.reset_links()
             reaper = tasks.create_task(services.fleet.reap_dead_nodes())
             revocations = Revocations(storage.denylist)

@@ -12,8 +12,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from broker.clock import Now, system_now
 from broker.errors import StorageError
-from broker.orders import now_utc, put, retrying
+from broker.orders import put, retrying
 from broker.records import JobProgress, LinkRecord, PrinterRecord, printer_key
 from broker.storage import Backend, Kind, Tx
 from protocol.config import VersionedStoreConfig
@@ -85,10 +86,12 @@ class FleetState:
         storage: Backend,
         publish_hq: Callable[[BaseModel], None],
         tasks: asyncio.TaskGroup | None = None,
+        now: Now = system_now,
     ) -> None:
         self.storage = storage
         self.publish_hq = publish_hq
         self.tasks = tasks
+        self.now = now
         self._acks: dict[str, list[tuple[str, datetime]]] = {}
         self._links: dict[str, LinkRecord] = {}
         self._deferred: deque[Callable[[], Awaitable[object]]] = deque(maxlen=MAX_DEFERRED)
@@ -175,7 +178,7 @@ class FleetState:
         link = LinkRecord(
             store_id=store_id,
             online=online,
-            since=now_utc(),
+            since=self.now(),
             client_version=client_version,
             node=self.storage.node_id,
             session=session,
@@ -227,7 +230,7 @@ class FleetState:
         for raw in await self.storage.scan(None, Kind.LINK, live_only=False):
             link = LinkRecord.model_validate_json(raw.doc)
             if link.online:
-                link.online, link.since = False, now_utc()
+                link.online, link.since = False, self.now()
                 put_ = put(Kind.LINK, raw.key, link, raw.version + 1)
                 await self.storage.commit(raw.store_id, Tx([put_]))
 
@@ -249,7 +252,7 @@ class FleetState:
         held = [ln for ln in held if ln.online and ln.node == node]
         log.warning("broker node %s stopped without draining: %d links offline", node, len(held))
         for old in held:
-            link = old.model_copy(update={"online": False, "since": now_utc()})
+            link = old.model_copy(update={"online": False, "since": self.now()})
             if await self._write_link(link, dead_node=node):
                 self._publish_link(link)
 
@@ -258,7 +261,7 @@ class FleetState:
         """Jobs up to an ack are durable at the store: ``sent`` → ``spooled``."""
 
         async def attempt() -> None:
-            now, puts = now_utc(), []
+            now, puts = self.now(), []
             raws = await self.storage.get_many(Kind.JOB, [j for j, _ in sent], store_id)
             for (job_id, sent_at), raw in zip(sent, raws, strict=True):
                 if raw is None:
@@ -296,7 +299,7 @@ class FleetState:
                 steps = [report.state]
             for step in steps:
                 # an implied step happened before the reported one, never after it
-                at = report.at if step is report.state else min(now_utc(), report.at)
+                at = report.at if step is report.state else min(self.now(), report.at)
                 reason = report.reason if step is report.state else None
                 jr.history.append(
                     JobTransitionRecord(

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from broker.clock import Now, system_now
 from broker.errors import StorageError
-from broker.orders import expo_entry, now_utc, put, retrying, ticket_entry, ticket_put
+from broker.orders import expo_entry, put, retrying, ticket_entry, ticket_put
 from broker.records import MAX_REFS, TicketRecord
 from broker.storage import Kind, NewEntry, Put, Storage, Tx
 from kitchen.actions import apply_action, check_serves, check_station, serve
@@ -39,8 +40,9 @@ class Station:
 
 
 class Kitchen:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, now: Now = system_now) -> None:
         self.storage = storage
+        self.now = now
 
     async def act(self, station: Station, action: KdsAction) -> KdsReply:
         try:
@@ -67,7 +69,7 @@ class Kitchen:
             return KdsAck(ref=action.ref, ticket=ticket)
         if action.version != ticket.version:
             return _conflict(action.ref, ticket, None)
-        now = now_utc()
+        now = self.now()
         try:
             new = apply_action(ticket, action, now)
         except TransitionError as exc:

@@ -10,11 +10,12 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
 
+from broker.clock import Now, system_now
 from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from broker.records import JobProgress, JobRecord, OrderRecord, TicketRecord
@@ -45,10 +46,6 @@ MAX_RETRIES = 8
 CONFIG_TTL_S = 1.0
 T = TypeVar("T")
 ACTIVE_TICKET = (TicketState.NEW, TicketState.IN_PROGRESS)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def planned(plan: Callable[[], Plan]) -> Plan:
@@ -104,8 +101,9 @@ def expo_station(config: StoreConfig) -> str | None:
 
 
 class Orders:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, now: Now = system_now) -> None:
         self.storage = storage
+        self.now = now
         # In-process storage has one writer, this node: every PUT goes through
         # ``put_config`` and refreshes the cache, so a cached config never expires (a read
         # per order cost a tenth of the loop with a thousand stores). Nodes sharing redis
@@ -156,7 +154,7 @@ class Orders:
     async def submit(self, order: Order) -> tuple[bool, SubmitResult]:
         """(created, result): a repeat returns the first result with ``duplicate``."""
         order_id = order_id_for(order.store_id, order.channel, order.external_id)
-        now = now_utc()
+        now = self.now()
         try:  # optimistic: the order record's create-only put catches repeats
             config = await self.require_config(order.store_id)
             plan = planned(lambda: plan_submit(order, order_id, config, now))
@@ -276,7 +274,7 @@ class Orders:
                 raise Conflict(f"order {order_id!r} is cancelled")
             config = await self.require_config(rec.store_id)
             tickets = await self.tickets_of(rec)
-            now = now_utc()
+            now = self.now()
             plan = planned(lambda: plan_amend(rec, tickets, am, config, now))
             new = rec.model_copy(
                 update={
@@ -302,7 +300,7 @@ class Orders:
                 return False, rec.cancel_result.model_copy(update={"duplicate": True})
             config = await self.require_config(rec.store_id)
             tickets = await self.tickets_of(rec)
-            now = now_utc()
+            now = self.now()
             plan = planned(lambda: plan_cancel(rec, tickets, config, now))
             result = submit_result(order_id, plan)
             new = rec.model_copy(
@@ -348,7 +346,7 @@ class Orders:
             if rec.cancelled:
                 raise Conflict(f"order {order_id!r} is cancelled")
             config = await self.require_config(rec.store_id)
-            now = now_utc()
+            now = self.now()
             plan = planned(lambda: plan_reprint(rec, req, config, now))
             new = rec.model_copy(
                 update={

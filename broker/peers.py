@@ -14,7 +14,6 @@ import logging
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import msgpack
 from websockets.asyncio.server import ServerConnection
@@ -22,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import OPEN
 
 from broker.auth import Claims
+from broker.clock import Now, system_now
 from broker.metrics import Metrics
 from broker.session_kds import KdsSession
 from broker.session_store import StoreSession, store_frame
@@ -39,6 +39,8 @@ class PeerOptions:
     queue_size: int
     close_timeout: float
     metrics: Metrics
+    now: Now = system_now
+    """When an entry went out (jobs become ``sent`` at that time on their ack)."""
 
 
 class Peer:
@@ -175,7 +177,7 @@ class StorePeer(Peer):
         self.session = session
         self.store_id = session.store_id
         self.link_id = secrets.token_hex(8)
-
+        self.now = opts.now
         self._report_ack_due = False
 
     def deliver(self, entry: Entry) -> None:
@@ -199,7 +201,7 @@ class StorePeer(Peer):
         self.close_soon(CloseCode.TRY_AGAIN_LATER, "stream reset: reconnect")
 
     def sent(self, entry: Entry) -> None:
-        self.session.sent(entry, datetime.now(UTC))
+        self.session.sent(entry, self.now())
 
 
 class KdsPeer(Peer):

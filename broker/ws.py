@@ -132,7 +132,7 @@ class WsServer:
         self._link_msgs = RateLimiter(self.settings.link_msg_rate, self.settings.link_msg_burst)
         self.server: Server | None = None
         self.opts = PeerOptions(
-            self.settings.queue_size, self.settings.close_timeout, services.metrics
+            self.settings.queue_size, self.settings.close_timeout, services.metrics, services.now
         )
         self.store = StoreEndpoint(self)
         self.kds = KdsEndpoint(self)

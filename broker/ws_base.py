@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from websockets.typing import Subprotocol
 
+from broker.clock import Now, system_now
 from broker.config import Settings
 from broker.fleet import FleetState
 from broker.hub import Hub
@@ -33,6 +34,8 @@ class Services:
     fleet: FleetState
     kitchen: Kitchen
     metrics: Metrics
+    now: Now = system_now
+    """The wall clock (``broker/clock.py``): every timestamp the broker writes."""
 
 
 class Refused(Exception):

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
@@ -144,7 +144,7 @@ class StoreEndpoint:
         if snapshot:
             mode = Resume.SNAPSHOT
         config = await self.s.orders.config(store_id)
-        now = datetime.now(UTC)
+        now = self.s.now()
         if mode is Resume.REPLAY:
             assert hello.resume is not None
             welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config, now=now)
@@ -168,7 +168,7 @@ class StoreEndpoint:
     ) -> None:
         """``welcome`` then the live jobs in pages, then ``snapshot_end`` (DESIGN.md §8.2):
         no snapshot, however large, outgrows a frame."""
-        store_id, now = session.store_id, welcome.now or datetime.now(UTC)
+        store_id, now = session.store_id, welcome.now or self.s.now()
         raw = await self.s.storage.scan(store_id, Kind.JOB, live_only=True)
         offsets = await self._job_offsets(store_id, welcome.offset, len(raw))
         jobs = snapshot_jobs((r.doc for r in raw), offsets)
@@ -221,7 +221,7 @@ class StoreEndpoint:
                 frame = store_frame(entry)
                 if frame is not None:
                     await conn.send(frame)
-                    session.sent(entry, datetime.now(UTC))
+                    session.sent(entry, self.s.now())
                 after = entry.offset
 
     async def _store_message(self, peer: StorePeer, msg: object) -> None:
