@@ -13,7 +13,6 @@ static mounts of ``/kds`` and ``/hq``, which would otherwise answer them first.
 
 from __future__ import annotations
 
-import re
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -22,11 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from broker.errors import ConfigError
-
-CONFIG_PATHS = frozenset({"/kds/config.json", "/hq/config.json", "/board/config.json"})
-FALLBACK_HOST = "127.0.0.1"
-#: A Host header's host part: a DNS name or IPv4 address, or an IPv6 address in brackets.
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
+from kds_web.pages import CONFIG_PATHS, page_ws
 
 
 def check_public_ws(text: str) -> str:
@@ -42,13 +37,6 @@ def check_public_ws(text: str) -> str:
     if parts.query or parts.fragment or "@" in parts.netloc:
         raise ConfigError(f"public_ws takes no user, query or fragment, got {text!r}")
     return value
-
-
-def page_ws(host_header: str | None, ws_port: int, *, secure: bool) -> str:
-    """The websocket base on the page's own host: ``ws://10.0.0.5:8765``."""
-    found = _HOST.match(host_header or "")
-    host = found.group(1) if found else FALLBACK_HOST
-    return f"{'wss' if secure else 'ws'}://{host}:{ws_port}"
 
 
 class PageConfig:

@@ -242,6 +242,14 @@ class StoreClient:
         self._set_link_down()
         return self.link.closed(None)
 
+    def broker_url(self, path: str) -> str:
+        """The broker node this client links to, at another endpoint (``/v1/ws/kds``)."""
+        url = self.settings.url(self._node)
+        return url[: -len(STORE_PATH)] + path if url.endswith(STORE_PATH) else url
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self._ssl_context()
+
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.settings.url(self._node).startswith("wss://"):
             return None

@@ -1,4 +1,5 @@
-"""The store edge: order ingest on the store's LAN (``--lan HOST:PORT``, DESIGN.md §8.6).
+"""The store edge: order ingest and kitchen screens on the store's LAN (``--lan HOST:PORT``,
+DESIGN.md §8.6).
 
 A POS on the LAN posts orders here exactly as it would to the broker (same body, same
 answers, same problem+json errors). The order is planned with the broker's own rules
@@ -8,6 +9,12 @@ transaction, and the printers start at once, whether or not the uplink is up. Th
 goes up in the outbox, in order with job reports, and the broker acknowledges it like a
 report; there it is submitted as if it came over REST, so its jobs are the ones already
 spooled (deduplicated by id) and nothing prints twice. docs/store-edge.md has the rules.
+
+Kitchen screens may load the KDS app from the edge (``/kds/``); its ``config.json`` points
+the page at the edge's own ``/v1/ws/kds``, which the edge relays to the broker's, frame for
+frame (the screen's hello and token go to the broker, which checks them; close codes come
+back as they are). With the uplink down the screen is closed with 1013 and retries; screens
+that keep working offline are the next step (docs/store-edge.md).
 
 Only this module imports the web stack (Starlette on uvicorn), and only with ``--lan``: a
 store client without the edge does not pay for it.
@@ -28,14 +35,21 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from kds_web import STATIC_DIR
+from kds_web.pages import page_ws
 from kitchen.errors import Refused
 from kitchen.routing import plan_submit, submit_result
 from protocol.ids import order_id_for
 from protocol.orders import Order
 from protocol.rest import PROBLEM_JSON, field_errors, problem_json, validation_detail
 from store_client.edge_settings import EdgeSettings
+from store_client.lean import proxy_setting
 
 if TYPE_CHECKING:
     from store_client.daemon import StoreClient
@@ -46,6 +60,12 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 BODY_TIMEOUT_S = 30.0
 NO_CONFIG_RETRY_S = 5
+KDS_PATH = "/v1/ws/kds"
+JSON_SUBPROTOCOL = "passline.v1.json"
+#: Close code for a screen whose broker cannot be reached now (RFC 6455: try again later).
+UPLINK_DOWN = 1013
+MAX_SCREEN_FRAME = 1024 * 1024
+RELAY_CLOSE_S = 5.0
 
 
 class _Problem(Exception):
@@ -83,6 +103,9 @@ class LanEdge:
             routes=[
                 Route("/v1/orders", self.submit, methods=["POST"]),
                 Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/kds/config.json", self.page_config, methods=["GET", "HEAD"]),
+                WebSocketRoute(KDS_PATH, self.kds_socket),
+                Mount("/kds", StaticFiles(directory=STATIC_DIR / "kds", html=True)),
             ]
         )
         config = uvicorn.Config(
@@ -108,6 +131,38 @@ class LanEdge:
         phase = self.client.link.phase.value
         body = f'{{"status":"ok","store_id":"{self.client.settings.store_id}","link":"{phase}"}}'
         return Response(body, media_type="application/json")
+
+    async def page_config(self, request: Request) -> Response:
+        """The KDS page's websocket base: this edge, on the host the page was loaded from."""
+        ws = page_ws(request.headers.get("host"), self.port, secure=False)
+        return Response(
+            f'{{"ws":"{ws}"}}', media_type="application/json", headers={"Cache-Control": "no-store"}
+        )
+
+    async def kds_socket(self, screen: WebSocket) -> None:
+        """A kitchen screen's socket, relayed to the broker's ``/v1/ws/kds`` as it is."""
+        offered = screen.scope.get("subprotocols") or []
+        await screen.accept(subprotocol=JSON_SUBPROTOCOL if JSON_SUBPROTOCOL in offered else None)
+        try:
+            async with connect(
+                self.client.broker_url(KDS_PATH),
+                subprotocols=[JSON_SUBPROTOCOL],  # type: ignore[list-item]
+                compression=None,
+                open_timeout=self.client.settings.open_timeout_s,
+                max_size=MAX_SCREEN_FRAME,
+                ssl=self.client.ssl_context(),
+                proxy=proxy_setting(),
+            ) as broker:
+                await _relay(screen, broker)
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            why = (
+                f"broker answered HTTP {exc.response.status_code}"
+                if isinstance(exc, InvalidStatus)
+                else "the store's uplink is down"
+            )
+            log.info("kds screen on the LAN: %s", why)
+            with contextlib.suppress(RuntimeError):
+                await screen.close(UPLINK_DOWN, why)
 
     async def submit(self, request: Request) -> Response:
         try:
@@ -197,3 +252,40 @@ def _parse(body: bytes) -> Order:
     except ValidationError as exc:
         errors = field_errors(list(exc.errors()))
         raise _Problem(422, "Invalid request", validation_detail(errors), errors) from None
+
+
+async def _relay(screen: WebSocket, broker: ClientConnection) -> None:
+    """Frames both ways until one side closes; the other is closed with its code."""
+
+    async def up() -> None:
+        try:
+            while True:
+                await broker.send(await screen.receive_text())
+        except WebSocketDisconnect as exc:  # the screen went: so does its broker socket
+            await broker.close(exc.code if 1000 <= exc.code < 5000 else 1000)
+        except ConnectionClosed:
+            pass  # the broker closed: down() passes its code and reason to the screen
+
+    async def down() -> None:
+        try:
+            async for frame in broker:
+                text = frame if isinstance(frame, str) else frame.decode()
+                await screen.send_text(text)
+        except ConnectionClosed:
+            pass
+        code, reason = broker.close_code or UPLINK_DOWN, broker.close_reason or ""
+        if code in (1005, 1006, 1015):  # codes that may not be sent: the link just died
+            code = UPLINK_DOWN
+        with contextlib.suppress(RuntimeError):
+            await screen.close(code, reason or "the store's uplink is down")
+
+    tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        # down() ends once the broker socket is closed, either way round: let it pass the
+        # close on to the screen
+        await asyncio.wait(tasks[1:], timeout=RELAY_CLOSE_S)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

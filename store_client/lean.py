@@ -25,7 +25,7 @@ import os
 import sys
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 #: Functions of ``importlib.metadata`` that may be bound at import time and called later.
 _METADATA_FUNCTIONS = frozenset(
@@ -86,7 +86,7 @@ def defer() -> list[str]:
     return deferred
 
 
-def proxy_setting() -> bool | None:
+def proxy_setting() -> Literal[True] | None:
     """``proxy=`` for websockets' ``connect``: look proxies up only where there may be one.
 
     On Linux, urllib finds proxies in ``*_proxy`` environment variables only; with none set

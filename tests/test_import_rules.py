@@ -12,7 +12,12 @@ ALLOWED: dict[str, set[str]] = {
     "kitchen": {"protocol"},  # DESIGN.md §8.1
     "printer_drivers": {"protocol"},
     "broker": {"protocol", "kitchen", "kds_web"},  # the broker serves the static web apps
-    "store_client": {"protocol", "kitchen", "printer_drivers"},
+    "store_client": {
+        "protocol",
+        "kitchen",
+        "printer_drivers",
+        "kds_web",
+    },  # the edge serves the KDS app
     "kds_web": set(),
     "passline": OURS,
 }

@@ -8,7 +8,8 @@ import pytest
 
 from broker.app import start_broker
 from broker.errors import ConfigError
-from broker.pages import check_public_ws, page_ws
+from broker.pages import check_public_ws
+from kds_web.pages import page_ws
 from tests.broker.conftest import test_settings as settings_for
 
 PATHS = ["/kds/config.json", "/hq/config.json", "/board/config.json"]

@@ -57,7 +57,8 @@ async def edge_store(tmp: Path) -> AsyncIterator[tuple[Stack, LinkProxy, StoreCl
 
 
 async def _has_config(client: StoreClient) -> bool:
-    return client.current_config() is not None and client.lan_port is not None
+    """Linked (welcome and snapshot done), with a config and the edge listening."""
+    return client.online and client.current_config() is not None and client.lan_port is not None
 
 
 async def cut_uplink(proxy: LinkProxy, client: StoreClient | None = None) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from printer_drivers.emulator.server import PrinterEmulator
 from store_client.daemon import ClientSettings, StoreClient
+from store_client.edge_settings import EdgeSettings
 from store_client.worker import WorkerSettings
 
 T = TypeVar("T")
@@ -47,7 +48,10 @@ class Site:
     def set_state(self, emu: PrinterEmulator, **changes: Any) -> None:
         self.call(emu.set_state(**changes))
 
-    def store_client(self, broker_ws: str, store_id: str, token: str) -> None:
+    def store_client(
+        self, broker_ws: str, store_id: str, token: str, *, lan: bool = False
+    ) -> StoreClient:
+        """A linked store client; with ``lan``, its store edge on a free port."""
         settings = ClientSettings(
             broker=broker_ws,
             store_id=store_id,
@@ -55,12 +59,18 @@ class Site:
             spool_dir=self.spool_root / store_id,
             status_port=None,
             workers=WorkerSettings(idle_poll_s=0.3, held_poll_s=0.3),
+            lan=EdgeSettings("127.0.0.1", 0) if lan else None,
         )
+        client = StoreClient(settings)
 
         async def spawn() -> asyncio.Task[None]:
-            return asyncio.get_running_loop().create_task(StoreClient(settings).run())
+            ready = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(client.run(ready))
+            await asyncio.wait_for(ready.wait(), CALL_TIMEOUT_S)
+            return task
 
         self.clients.append(self.call(spawn()))
+        return client
 
     def close(self) -> None:
         async def stop_all() -> None:
