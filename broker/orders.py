@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from broker.clock import Now, system_now
 from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
-from broker.records import JobProgress, JobRecord, OrderRecord, TicketRecord
+from broker.records import MAX_REFS, JobProgress, JobRecord, OrderRecord, TicketRecord
 from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
 from kitchen.amend import plan_amend, plan_cancel, plan_reprint
 from kitchen.errors import Refused
@@ -267,9 +267,18 @@ class Orders:
         version = (raw.version if raw else 0) + 1
         return expo_roll_up(rec, list(merged.values()), version, served), version
 
-    async def amend(self, order_id: str, am: Amendment) -> SubmitResult:
+    async def amend(self, order_id: str, am: Amendment, ref: str | None = None) -> SubmitResult:
+        """``ref`` (the store edge's forwards): an amendment with a ``ref`` already applied
+        to this order is not applied again; the answer is the order's current revision,
+        ``duplicate``."""
+
         async def attempt() -> SubmitResult:
             rec, version = await self._load(order_id)
+            if ref is not None and ref in rec.refs:
+                current = SubmitResult(
+                    order_id=order_id, revision=rec.revision, tickets=(), jobs=()
+                )
+                return current.model_copy(update={"duplicate": True})
             if rec.cancelled:
                 raise Conflict(f"order {order_id!r} is cancelled")
             config = await self.require_config(rec.store_id)
@@ -284,6 +293,7 @@ class Orders:
                     "line_station": plan.line_station,
                     "tickets": {**rec.tickets, **{t.station_id: t.ticket_id for t in plan.tickets}},
                     "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                    "refs": [*rec.refs, ref][-MAX_REFS:] if ref is not None else rec.refs,
                 }
             )
             expo = await self._expo_after(new, tickets, plan)

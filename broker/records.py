@@ -42,6 +42,8 @@ class OrderRecord(_Doc):
     reprints: int = 0
     created_at: datetime
     expo: bool = False
+    refs: list[str] = Field(default_factory=list)
+    """The last ``MAX_REFS`` amendment refs applied (store edge forwards): each once."""
 
 
 class JobRecord(_Doc):

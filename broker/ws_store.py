@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 
 from broker.auth import Claims
-from broker.errors import InvalidRequest, StorageError
+from broker.errors import Conflict, InvalidRequest, NotFound, StorageError
 from broker.peers import StorePeer
 from broker.session_store import (
     NOT_RESENT,
@@ -51,6 +51,9 @@ from protocol.messages.store import (
     Error,
     Hello,
     JobStateReport,
+    LanAmend,
+    LanCancel,
+    LanChange,
     LanOrder,
     PrinterStatusReport,
     SnapshotEnd,
@@ -230,7 +233,7 @@ class StoreEndpoint:
             done = peer.session.ack(msg.offset)
             if done:
                 self.s.fleet.queue_acks(store_id, done)
-        elif isinstance(msg, JobStateReport | LanOrder):
+        elif isinstance(msg, JobStateReport | LanOrder | LanAmend | LanCancel):
             await self._report(peer, msg)
         elif isinstance(msg, PrinterStatusReport):
             fleet = self.s.fleet
@@ -242,7 +245,7 @@ class StoreEndpoint:
         else:
             raise Refused(CloseCode.POLICY, "hello was already sent")
 
-    async def _report(self, peer: StorePeer, msg: JobStateReport | LanOrder) -> None:
+    async def _report(self, peer: StorePeer, msg: JobStateReport | LanChange) -> None:
         """Apply a report from the client's outbox (a job's state, an order its LAN edge
         took) in ``seq`` order and acknowledge it (DESIGN.md §8.2). One storage cannot take
         now is not acknowledged: the client sends it again."""
@@ -266,10 +269,12 @@ class StoreEndpoint:
         if error is not None:
             peer.offer(encode_msgpack(error))
 
-    async def _apply_report(self, store_id: str, msg: JobStateReport | LanOrder) -> Error | None:
+    async def _apply_report(self, store_id: str, msg: JobStateReport | LanChange) -> Error | None:
         """The report applied; an ``error`` for the client when it cannot be, ever."""
         if isinstance(msg, LanOrder):
             return await self._lan_order(store_id, msg)
+        if isinstance(msg, LanAmend | LanCancel):
+            return await self._lan_change(store_id, msg)
         error = await self.s.fleet.job_state(store_id, msg)
         if error is None:
             return None
@@ -294,6 +299,23 @@ class StoreEndpoint:
                 return None
         log.warning("store=%s: %s", store_id, reason)
         return Error(code=ErrorCode.BAD_REQUEST, message=reason[:500], ref=order_id)
+
+    async def _lan_change(self, store_id: str, msg: LanAmend | LanCancel) -> Error | None:
+        """An amendment or a cancel the LAN edge applied to an order it took: applied here
+        as over REST (an amendment once per ``ref``; a cancel is idempotent anyway). Its
+        forward of the order came first, in the same sequence."""
+        try:
+            # only this store's orders: another's is answered as absent (404 over REST)
+            await self.s.orders.store_of_order(msg.order_id, lambda owner: owner == store_id)
+            if isinstance(msg, LanAmend):
+                await self.s.orders.amend(msg.order_id, msg.amendment, msg.ref)
+            else:
+                await self.s.orders.cancel(msg.order_id, msg.cancel)
+            return None
+        except (InvalidRequest, NotFound, Conflict) as exc:  # nothing a resend could heal
+            reason = f"{msg.type} of {msg.order_id!r} from the LAN refused: {exc.detail}"
+        log.warning("store=%s: %s", store_id, reason)
+        return Error(code=ErrorCode.BAD_REQUEST, message=reason[:500], ref=msg.order_id)
 
     async def _now_or_later(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """Apply a store client's report now, or once storage is back (redis down): the

@@ -27,11 +27,11 @@ import contextlib
 import hmac
 import logging
 import socket
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -43,11 +43,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from kds_web import STATIC_DIR
 from kds_web.pages import page_ws
+from kitchen.amend import plan_amend, plan_cancel
 from kitchen.errors import Refused
-from kitchen.routing import plan_submit, submit_result
+from kitchen.routing import Plan, plan_submit, submit_result
+from protocol.config import VersionedStoreConfig
 from protocol.ids import order_id_for
-from protocol.orders import Order
+from protocol.messages.store import LanAmend, LanCancel
+from protocol.orders import Amendment, CancelRequest, Order
 from protocol.rest import PROBLEM_JSON, field_errors, problem_json, validation_detail
+from store_client.edge_orders import EdgeOrder
 from store_client.edge_settings import EdgeSettings
 from store_client.lean import proxy_setting
 
@@ -66,6 +70,8 @@ JSON_SUBPROTOCOL = "passline.v1.json"
 UPLINK_DOWN = 1013
 MAX_SCREEN_FRAME = 1024 * 1024
 RELAY_CLOSE_S = 5.0
+JSON = "application/json"
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Problem(Exception):
@@ -102,6 +108,8 @@ class LanEdge:
         app = Starlette(
             routes=[
                 Route("/v1/orders", self.submit, methods=["POST"]),
+                Route("/v1/orders/{order_id}/amend", self.amend, methods=["POST"]),
+                Route("/v1/orders/{order_id}/cancel", self.cancel, methods=["POST"]),
                 Route("/healthz", self.healthz, methods=["GET"]),
                 Route("/kds/config.json", self.page_config, methods=["GET", "HEAD"]),
                 WebSocketRoute(KDS_PATH, self.kds_socket),
@@ -164,6 +172,92 @@ class LanEdge:
             with contextlib.suppress(RuntimeError):
                 await screen.close(UPLINK_DOWN, why)
 
+    async def amend(self, request: Request) -> Response:
+        """``POST /v1/orders/{id}/amend`` for an order this edge took: delta chits print at
+        once, the amendment goes up after (DESIGN.md §8.6)."""
+        try:
+            self._authorize(request)
+            body = await _body(request)
+            am = _parse_as(Amendment, body)
+            rec = await self._edge_order(request.path_params["order_id"])
+            if rec.cancelled:
+                raise _Problem(409, "Conflict", f"order {rec.order_id!r} is cancelled")
+            config, now = self._config(), self.client.clock.now()
+            plan = _planned(lambda: plan_amend(rec, rec.tickets, am, config, now))
+            new = rec.model_copy(
+                update={
+                    "revision": plan.revision,
+                    "order": plan.order,
+                    "voided": [*rec.voided, *am.void],
+                    "line_station": plan.line_station,
+                    "tickets": {**rec.tickets, **{t.station_id: t for t in plan.tickets}},
+                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                }
+            )
+            ref = f"lan-{rec.order_id}-r{plan.revision}"
+            forward = LanAmend(order_id=rec.order_id, amendment=am, ref=ref, taken_at=now)
+            fresh = await self.client.spool.change_lan_order(
+                rec.order_id, new.model_dump_json(), plan.jobs, forward
+            )
+        except _Problem as exc:
+            return exc.response
+        self.client.lan_order_taken(fresh)
+        return Response(submit_result(rec.order_id, plan).model_dump_json(), 200, media_type=JSON)
+
+    async def cancel(self, request: Request) -> Response:
+        """``POST /v1/orders/{id}/cancel`` for an order this edge took: what has not
+        started printing stops, void chits go to the stations with live lines."""
+        try:
+            self._authorize(request)
+            body = await _body(request)
+            req = _parse_as(CancelRequest, body) if body.strip() else CancelRequest()
+            rec = await self._edge_order(request.path_params["order_id"])
+            if rec.cancel_result is not None:
+                again = rec.cancel_result.model_copy(update={"duplicate": True})
+                return Response(again.model_dump_json(), 200, media_type=JSON)
+            config, now = self._config(), self.client.clock.now()
+            plan = _planned(lambda: plan_cancel(rec, rec.tickets, config, now))
+            result = submit_result(rec.order_id, plan)
+            new = rec.model_copy(
+                update={
+                    "revision": plan.revision,
+                    "cancelled": True,
+                    "cancel_result": result,
+                    "tickets": {t.station_id: t for t in plan.tickets},
+                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                }
+            )
+            forward = LanCancel(order_id=rec.order_id, cancel=req, taken_at=now)
+            fresh = await self.client.spool.change_lan_order(
+                rec.order_id, new.model_dump_json(), plan.jobs, forward, stop=rec.jobs
+            )
+        except _Problem as exc:
+            return exc.response
+        self.client.lan_order_taken(fresh)
+        return Response(result.model_dump_json(), 200, media_type=JSON)
+
+    def _config(self) -> VersionedStoreConfig:
+        config = self.client.current_config()
+        if config is None:
+            raise _Problem(
+                503,
+                "Not ready",
+                "no store config yet: the store client has not reached the broker once",
+                headers={"Retry-After": str(NO_CONFIG_RETRY_S)},
+            )
+        return config
+
+    async def _edge_order(self, order_id: str) -> EdgeOrder:
+        state = await self.client.spool.lan_order_state(order_id)
+        if state is None:
+            raise _Problem(
+                404,
+                "Not found",
+                f"no order {order_id!r} taken on this edge: amend or cancel orders from "
+                "other channels at the broker",
+            )
+        return EdgeOrder.model_validate_json(state)
+
     async def submit(self, request: Request) -> Response:
         try:
             self._authorize(request)
@@ -193,23 +287,22 @@ class LanEdge:
             raise _Problem(
                 403, "Forbidden", f"this store edge takes orders for store {store_id!r} only"
             )
-        config = self.client.current_config()
-        if config is None:
-            raise _Problem(
-                503,
-                "Not ready",
-                "no store config yet: the store client has not reached the broker once",
-                headers={"Retry-After": str(NO_CONFIG_RETRY_S)},
-            )
+        config = self._config()
         order_id = order_id_for(order.store_id, order.channel, order.external_id)
         now = self.client.clock.now()
-        try:
-            plan = plan_submit(order, order_id, config, now)
-        except Refused as exc:
-            raise _Problem(422, "Unprocessable request", exc.detail, exc.errors) from None
+        plan = _planned(lambda: plan_submit(order, order_id, config, now))
+        result = submit_result(order_id, plan)
+        state = EdgeOrder(
+            order_id=order_id,
+            order=order,
+            line_station=plan.line_station,
+            tickets={t.station_id: t for t in plan.tickets},
+            jobs=[j.job_id for j in plan.jobs],
+            result=result,
+        )
         offline = not self.client.online
         taken, answer, fresh = await self.client.spool.take_lan_order(
-            order, submit_result(order_id, plan), plan.jobs, now, offline
+            order, result, plan.jobs, now, offline, state.model_dump_json()
         )
         self.client.lan_order_taken(fresh)
         if taken:
@@ -221,6 +314,14 @@ class LanEdge:
                 len(fresh),
             )
         return (200 if answer.duplicate else 202), answer.model_dump_json()
+
+
+def _planned(plan: Callable[[], Plan]) -> Plan:
+    """The kitchen's plan; its refusals as the broker's 422."""
+    try:
+        return plan()
+    except Refused as exc:
+        raise _Problem(422, "Unprocessable request", exc.detail, exc.errors) from None
 
 
 async def _body(request: Request) -> bytes:
@@ -247,8 +348,12 @@ async def _body(request: Request) -> bytes:
 
 
 def _parse(body: bytes) -> Order:
+    return _parse_as(Order, body)
+
+
+def _parse_as(model: type[M], body: bytes) -> M:
     try:
-        return Order.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         errors = field_errors(list(exc.errors()))
         raise _Problem(422, "Invalid request", validation_detail(errors), errors) from None

@@ -27,7 +27,7 @@ from protocol.base import StreamPosition
 from protocol.codec import encode_msgpack
 from protocol.config import VersionedStoreConfig
 from protocol.jobs import TERMINAL_JOB_STATES, Job, JobState, clip_job_reason, job_transition
-from protocol.messages.store import OUTBOX, JobStateReport, LanOrder
+from protocol.messages.store import OUTBOX, JobStateReport, LanAmend, LanCancel, LanOrder
 from protocol.orders import Order
 from protocol.rest import SubmitResult
 from protocol.status import PrinterStatus
@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS lan_orders (
     result TEXT NOT NULL,
     taken_at TEXT NOT NULL,
     offline INTEGER NOT NULL DEFAULT 0,
-    told INTEGER NOT NULL DEFAULT 0
+    told INTEGER NOT NULL DEFAULT 0,
+    state TEXT
 );
 """
 
@@ -318,6 +319,7 @@ class Spool:
         jobs: list[Job],
         now: datetime | None = None,
         offline: bool = False,
+        state: str | None = None,
     ) -> tuple[bool, SubmitResult, list[Job]]:
         """An order the LAN edge planned: its jobs spooled, it recorded, and its forward to
         the broker queued in the outbox, in one transaction (DESIGN.md §8.6).
@@ -327,6 +329,7 @@ class Spool:
         the same order came from another channel first) are not spooled twice; when every
         job was here already, the answer says ``duplicate`` as the broker's would.
         ``offline``: taken while the link was down (counted for HQ, ``offline_orders``).
+        ``state``: what the edge keeps to amend or cancel it later (``EdgeOrder`` JSON).
         """
         at = now or self._clock()
         forward = LanOrder(order=order, taken_at=at).model_dump_json()
@@ -344,12 +347,57 @@ class Spool:
                 if jobs and not fresh:
                     answer = result.model_copy(update={"duplicate": True})
                 self._conn.execute(
-                    "INSERT INTO lan_orders (order_id, result, taken_at, offline) "
-                    "VALUES (?, ?, ?, ?)",
-                    (result.order_id, result.model_dump_json(), at.isoformat(), int(offline)),
+                    "INSERT INTO lan_orders (order_id, result, taken_at, offline, state) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        result.order_id,
+                        result.model_dump_json(),
+                        at.isoformat(),
+                        int(offline),
+                        state,
+                    ),
                 )
                 self._conn.execute("INSERT INTO outbox (body) VALUES (?)", (forward,))
             return True, answer, fresh
+
+        return await self._run(write)
+
+    async def lan_order_state(self, order_id: str) -> str | None:
+        """The edge's state of an order it took (``EdgeOrder`` JSON), if it took it."""
+
+        def read() -> str | None:
+            row = self._conn.execute(
+                "SELECT state FROM lan_orders WHERE order_id=?", (order_id,)
+            ).fetchone()
+            return str(row[0]) if row and row[0] else None
+
+        return await self._run(read)
+
+    async def change_lan_order(
+        self,
+        order_id: str,
+        state: str,
+        jobs: list[Job],
+        forward: LanAmend | LanCancel,
+        stop: Iterable[str] = (),
+    ) -> list[Job]:
+        """An amendment or cancel of a LAN order, in one transaction: its new jobs (delta or
+        void chits) spooled, the jobs in ``stop`` no longer printed if they have not
+        started, its state kept, and the forward queued in the outbox. Returns new jobs."""
+        at = _iso(self._clock())
+        body = forward.model_dump_json()
+        stop = list(stop)
+
+        def write() -> list[Job]:
+            with _tx(self._conn):
+                fresh = [job for job in jobs if self._insert(job, at)]
+                for job_id in stop:
+                    self._cancel(job_id, at)
+                self._conn.execute(
+                    "UPDATE lan_orders SET state=? WHERE order_id=?", (state, order_id)
+                )
+                self._conn.execute("INSERT INTO outbox (body) VALUES (?)", (body,))
+            return fresh
 
         return await self._run(write)
 

@@ -10,7 +10,7 @@ from protocol.base import Epoch, Frozen, Ident, Offset, StreamPosition, Text, Ti
 from protocol.config import VersionedStoreConfig
 from protocol.jobs import Job, JobState
 from protocol.messages.common import ErrorCode, Reason, Ref
-from protocol.orders import Order
+from protocol.orders import Amendment, CancelRequest, Order
 from protocol.status import PrinterStatus
 from protocol.version import PROTOCOL_VERSION
 
@@ -128,6 +128,29 @@ class LanOrder(Frozen):
     seq: int | None = Field(default=None, ge=1)
 
 
+class LanAmend(Frozen):
+    """client → broker: an amendment the LAN edge applied to an order it took (and printed
+    as delta chits), forwarded like ``lan_order``. ``ref`` names it: the broker applies
+    each ``ref`` once, however often it is sent."""
+
+    type: Literal["lan_amend"] = "lan_amend"
+    order_id: Ident
+    amendment: Amendment
+    ref: Ref
+    taken_at: Timestamp
+    seq: int | None = Field(default=None, ge=1)
+
+
+class LanCancel(Frozen):
+    """client → broker: an order the LAN edge cancelled (its void chits printed)."""
+
+    type: Literal["lan_cancel"] = "lan_cancel"
+    order_id: Ident
+    cancel: CancelRequest = CancelRequest()
+    taken_at: Timestamp
+    seq: int | None = Field(default=None, ge=1)
+
+
 class PrinterStatusReport(Frozen):
     type: Literal["printer_status"] = "printer_status"
     printer_id: Ident
@@ -142,11 +165,15 @@ class Error(Frozen):
 
 
 StoreClientMessage = Annotated[
-    Hello | Ack | JobStateReport | LanOrder | PrinterStatusReport | Error,
+    Hello | Ack | JobStateReport | LanOrder | LanAmend | LanCancel | PrinterStatusReport | Error,
     Field(discriminator="type"),
 ]
 #: What the store client's outbox holds: each goes up with its ``seq``, in order.
-OutboxMessage = Annotated[JobStateReport | LanOrder, Field(discriminator="type")]
+OutboxMessage = Annotated[
+    JobStateReport | LanOrder | LanAmend | LanCancel, Field(discriminator="type")
+]
+#: Outbox messages that carry an order change from the LAN edge.
+LanChange = LanOrder | LanAmend | LanCancel
 StoreBrokerMessage = Annotated[
     Welcome
     | SnapshotPage
@@ -170,6 +197,8 @@ StoreMessage = Annotated[
     | Ack
     | JobStateReport
     | LanOrder
+    | LanAmend
+    | LanCancel
     | PrinterStatusReport
     | Error,
     Field(discriminator="type"),

@@ -186,3 +186,34 @@ async def test_lan_orders_are_submitted_in_report_order_and_refusals_acknowledge
             oid = order_id_for(bad["store_id"], bad["channel"], bad["external_id"])
             assert (await http.get(f"/v1/orders/{oid}")).status_code == 404
     await ws.close()
+
+
+async def test_a_lan_amendment_is_applied_once_however_often_it_comes(
+    ep: Endpoints, store: str
+) -> None:
+    """A forwarded amendment whose ack was lost comes again on the next link (its seq
+    numbering starts over there): its ``ref`` keeps it from applying twice."""
+    body = order(store, external_id="LAN-AM")
+    oid = order_id_for(store, body["channel"], body["external_id"])
+    amend = {"type": "lan_amend", "order_id": oid, "ref": f"lan-{oid}-r2", "taken_at": NOW,
+             "amendment": {"change": [{"line_id": "1", "qty": 5}]}}  # fmt: skip
+    ws, _ = await open_store(ep)
+    await send_msgpack(ws, {"type": "lan_order", "order": body, "taken_at": NOW, "seq": 1})
+    await send_msgpack(ws, {**amend, "seq": 2})
+    seen: list[dict[str, Any]] = []
+    while {"type": "reports_ack", "seq": 2} not in seen:
+        seen.append(await recv_msgpack(ws))
+    await ws.close()
+    again, _ = await open_store(ep)
+    await send_msgpack(again, {**amend, "seq": 1})  # a new link: the sequence starts over
+    while await recv_msgpack(again) != {"type": "reports_ack", "seq": 1}:
+        pass
+    cancel = {"type": "lan_cancel", "order_id": oid, "taken_at": NOW, "seq": 2}
+    await send_msgpack(again, cancel)
+    while await recv_msgpack(again) != {"type": "reports_ack", "seq": 2}:
+        pass
+    async with ep.client(token("hq")) as http:
+        view = (await http.get(f"/v1/orders/{oid}")).json()
+    assert view["revision"] == 3 and view["cancelled"] is True  # submit, one amend, cancel
+    assert view["order"]["items"][0]["qty"] == 5
+    await again.close()

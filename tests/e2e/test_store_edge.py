@@ -298,3 +298,65 @@ async def test_a_kill_9_during_the_outage_loses_nothing_the_lan_accepted(tmp_pat
             with contextlib.suppress(subprocess.TimeoutExpired):
                 await asyncio.to_thread(process.wait, 30)
             proxy.close()
+
+
+# -- amend and cancel on the LAN ----------------------------------------------------------
+
+
+async def lan_post(port: int, path: str, body: dict[str, Any] | None) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        return await http.post(path, json=body, headers={"Authorization": f"Bearer {STORE_TOKEN}"})
+
+
+async def test_orders_taken_on_the_lan_are_amended_and_cancelled_there_offline(
+    tmp_path: Path,
+) -> None:
+    async with edge_store(tmp_path) as (st, proxy, client):
+        port = client.lan_port
+        assert port is not None
+        await cut_uplink(proxy, client)
+        kept, dropped = order(21), order(22)
+        for body in (kept, dropped):
+            assert (await lan_submit(port, body)).status_code == 202
+        await eventually(
+            lambda: _printed_all(st, ["Burger 21", "Burger 22"]), what="both printed offline"
+        )
+        fries = {"line_id": "9", "sku": "F1", "name": "Fries 21", "qty": 1, "category": "burgers"}
+        r = await lan_post(port, f"/v1/orders/{order_id(kept)}/amend", {"add": [fries]})
+        assert r.status_code == 200, r.text
+        assert r.json()["revision"] == 2 and [j["printer_id"] for j in r.json()["jobs"]]
+        r = await lan_post(port, f"/v1/orders/{order_id(dropped)}/cancel", {"reason": "left"})
+        assert r.status_code == 200, r.text
+        again = await lan_post(port, f"/v1/orders/{order_id(dropped)}/cancel", None)
+        assert (again.status_code, again.json()["duplicate"]) == (200, True)
+        amend_cancelled = await lan_post(
+            port, f"/v1/orders/{order_id(dropped)}/amend", {"add": [fries]}
+        )
+        assert amend_cancelled.status_code == 409
+        unknown = await lan_post(port, "/v1/orders/o-not-here/cancel", None)
+        assert unknown.status_code == 404 and "at the broker" in unknown.json()["detail"]
+        await eventually(
+            lambda: _printed_all(st, ["Fries 21", "VOID"]), what="delta and void chits offline"
+        )
+
+        proxy.resume()
+
+        async def reconciled() -> bool:
+            async with st.api() as http:
+                a = (await http.get(f"/v1/orders/{order_id(kept)}")).json()
+                b = (await http.get(f"/v1/orders/{order_id(dropped)}")).json()
+            return bool(
+                a.get("revision") == 2
+                and b.get("cancelled")
+                and await client.spool.outbox_size() == 0
+            )
+
+        await eventually(reconciled, within=60, what="the broker has the amend and the cancel")
+        assert printed(st, "kitchen", "Fries 21") == 1  # the delta chit: once, by the edge
+        assert printed(st, "kitchen", "Burger 21") == 1
+        voids = [r.text for r in st.printers["kitchen"].receipts if "VOID" in r.text]
+        assert len(voids) == 1 and "Burger 22" in voids[0]
+
+
+async def _printed_all(st: Stack, markers: list[str]) -> bool:
+    return all(printed(st, "kitchen", m) >= 1 for m in markers)

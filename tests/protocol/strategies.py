@@ -277,6 +277,23 @@ STORE_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
     "lan_order": st.builds(
         store.LanOrder, order=orders_(), taken_at=timestamps, seq=maybe(st.integers(1, 2**40))
     ),
+    "lan_amend": st.builds(
+        store.LanAmend,
+        order_id=ident,
+        amendment=st.builds(
+            orders.Amendment, void=st.lists(ident, min_size=1, max_size=3, unique=True).map(tuple)
+        ),
+        ref=short,
+        taken_at=timestamps,
+        seq=maybe(st.integers(1, 2**40)),
+    ),
+    "lan_cancel": st.builds(
+        store.LanCancel,
+        order_id=ident,
+        cancel=st.builds(orders.CancelRequest, reason=maybe(text)),
+        taken_at=timestamps,
+        seq=maybe(st.integers(1, 2**40)),
+    ),
     "printer_status": st.builds(
         store.PrinterStatusReport, printer_id=ident, status=printer_statuses()
     ),
