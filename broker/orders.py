@@ -20,7 +20,7 @@ from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from broker.records import MAX_REFS, JobProgress, JobRecord, OrderRecord, TicketRecord
 from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
-from kitchen.amend import plan_amend, plan_cancel, plan_reprint
+from kitchen.amend import amended, plan_amend, plan_cancel, plan_reprint
 from kitchen.errors import Refused
 from kitchen.expo import expo_roll_up
 from kitchen.routing import Plan, plan_submit, submit_result
@@ -287,12 +287,8 @@ class Orders:
             plan = planned(lambda: plan_amend(rec, tickets, am, config, now))
             new = rec.model_copy(
                 update={
-                    "revision": plan.revision,
-                    "order": plan.order,
-                    "voided": [*rec.voided, *am.void],
-                    "line_station": plan.line_station,
+                    **amended(rec, am, plan),
                     "tickets": {**rec.tickets, **{t.station_id: t.ticket_id for t in plan.tickets}},
-                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
                     "refs": [*rec.refs, ref][-MAX_REFS:] if ref is not None else rec.refs,
                 }
             )

@@ -47,6 +47,8 @@ class OrderState(Protocol):
 
     @property
     def reprints(self) -> int: ...
+    @property
+    def jobs(self) -> list[str]: ...
 
 
 def _check_refs(rec: OrderState, am: Amendment) -> None:
@@ -132,6 +134,18 @@ def plan_amend(
             jobs.add(st.printer, Template.LABEL, st.name, adds)
     plan.jobs = jobs.build()
     return plan
+
+
+def amended(rec: OrderState, am: Amendment, plan: Plan) -> dict[str, Any]:
+    """The order-state fields ``plan`` (an amendment of ``rec``) changes, for the
+    caller's ``model_copy``; the caller adds its own references to the new tickets."""
+    return {
+        "revision": plan.revision,
+        "order": plan.order,
+        "voided": [*rec.voided, *am.void],
+        "line_station": plan.line_station,
+        "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+    }
 
 
 def _apply_changes(

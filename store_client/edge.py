@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from kds_web import STATIC_DIR
 from kds_web.pages import page_ws
-from kitchen.amend import plan_amend, plan_cancel
+from kitchen.amend import amended, plan_amend, plan_cancel
 from kitchen.errors import Refused
 from kitchen.routing import Plan, plan_submit, submit_result
 from protocol.config import VersionedStoreConfig
@@ -186,12 +186,8 @@ class LanEdge:
             plan = _planned(lambda: plan_amend(rec, rec.tickets, am, config, now))
             new = rec.model_copy(
                 update={
-                    "revision": plan.revision,
-                    "order": plan.order,
-                    "voided": [*rec.voided, *am.void],
-                    "line_station": plan.line_station,
+                    **amended(rec, am, plan),
                     "tickets": {**rec.tickets, **{t.station_id: t for t in plan.tickets}},
-                    "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
                 }
             )
             ref = f"lan-{rec.order_id}-r{plan.revision}"
