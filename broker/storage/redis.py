@@ -70,7 +70,7 @@ from broker.storage.base import (
 )
 from broker.storage.denylist import DenyList, RedisDenyList
 from broker.storage.leases import RELEASED_TTL_S, Holder, TakeoverListener
-from broker.storage.memory import new_epoch
+from broker.storage.redis_commit import COMMIT_LUA, FLEET_KINDS, UNINDEXED_LIVE, Layout, commit_args
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,6 @@ T = TypeVar("T")
 
 UNBORN_EPOCH = "unborn"
 READ_RETRY_BASE_S = 0.05
-FLEET_KINDS = frozenset({Kind.CONFIG, Kind.LINK, Kind.PRINTER})
-UNINDEXED_LIVE = frozenset({Kind.ORDER})  # never scanned: no live set to grow forever
 DEFAULT_RECORD_TTL_S = 7 * 24 * 3600
 MAX_BATCH = 256  # commits per pipeline
 COMMIT_TIMEOUT_S = 15.0
@@ -91,52 +89,6 @@ HQ_MAX_LEN = 10_000
 HQ_BLOCK_MS = 1000
 RECONNECT_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 STOP_TRIES, STOP_WAIT_S = 25, 0.2  # aclose: cancel, wait, cancel again (5 s at most)
-
-COMMIT_LUA = """
-local nput = tonumber(ARGV[1])
-local nent = tonumber(ARGV[2])
-local maxlen = ARGV[3]
-local ttl = tonumber(ARGV[6])
-for i = 1, nput do
-  local o = 7 + (i - 1) * 6
-  local cur = tonumber(redis.call('HGET', KEYS[2 + i * 3 - 2], 'v') or '0')
-  if cur ~= tonumber(ARGV[o + 2]) then return {'conflict', i, cur} end
-end
-for i = 1, nput do
-  local rk, lk, ak = KEYS[2 + i * 3 - 2], KEYS[2 + i * 3 - 1], KEYS[2 + i * 3]
-  local o = 7 + (i - 1) * 6
-  local key, live, mode = ARGV[o], ARGV[o + 3], ARGV[o + 5]
-  redis.call('HSET', rk, 'v', ARGV[o + 1], 'l', live, 'd', ARGV[o + 4])
-  if mode == 'fleet' then
-    redis.call('SADD', ak, key)
-  else
-    redis.call('EXPIRE', rk, ttl)
-    if mode == 'live' then
-      if live == '1' then redis.call('SADD', lk, key) else redis.call('SREM', lk, key) end
-    end
-  end
-end
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
-end
-local head = tonumber(redis.call('HGET', KEYS[1], 'head'))
-if nent > 0 then
-  local e = 7 + nput * 6
-  for j = 1, nent do
-    head = head + 1
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, head .. '-0',
-               'k', ARGV[e], 't', ARGV[e + 1], 'p', ARGV[e + 2])
-    e = e + 3
-  end
-  redis.call('HSET', KEYS[1], 'head', head)
-  redis.call('SPUBLISH', ARGV[5], head .. ':' .. epoch .. ':' .. ARGV[7 + nput * 6 + nent * 3])
-end
-return {'ok', epoch, head, redis.call('XLEN', KEYS[2])}
-"""
-
 
 RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
@@ -330,31 +282,10 @@ class RedisStorage:
             raise StorageError("redis commit timed out") from None
 
     def _script_args(self, req: _Request) -> tuple[list[str], list[str]]:
-        sid, tx = req.store_id, req.tx
-        keys = [self._sk(sid, "m"), self._sk(sid, "x")]
-        args = [
-            str(len(tx.puts)),
-            str(len(tx.entries)),
-            str(self._max_len),
-            new_epoch(),
-            self._channel(sid),
-            str(self._ttl),
-        ]
-        for p in tx.puts:
-            k = p.kind.value
-            keys += [self._sk(sid, "r", k, p.key), self._sk(sid, "live", k)]
-            keys.append(self._sk(sid, "all", k))
-            if p.kind in FLEET_KINDS:
-                mode = "fleet"
-            elif p.kind in UNINDEXED_LIVE:
-                mode = "ttl"
-            else:
-                mode = "live"
-            args += [p.key, str(p.version), str(p.expect), "1" if p.live else "0", p.doc, mode]
-        for e in tx.entries:
-            args += [e.kind.value, e.tag, e.payload]
-        args.append(self.node_id)  # this node's own wake-ups are skipped: it has the entries
-        return keys, args
+        layout = Layout(
+            self._sk, self._channel(req.store_id), self._max_len, self._ttl, self.node_id
+        )
+        return commit_args(req.store_id, req.tx, layout)
 
     async def _writer(self) -> None:
         while True:

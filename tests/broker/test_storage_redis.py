@@ -192,3 +192,32 @@ async def _answers(client: aioredis.Redis) -> bool:
         return bool(await client.ping())
     except (RedisError, OSError):
         return False
+
+
+def test_the_commit_arguments_follow_the_one_layout_the_script_is_generated_from() -> None:
+    from broker.storage.base import EntryKind, Kind, NewEntry, Put, Tx
+    from broker.storage.redis_commit import (
+        COMMIT_LUA,
+        ENTRY,
+        HEADER,
+        PUT,
+        PUT_KEYS,
+        Layout,
+        commit_args,
+    )
+
+    tx = Tx(
+        [Put(Kind.JOB, "j-1", "{}", 1, 0, True), Put(Kind.CONFIG, "s-1", "{}", 2, 1)],
+        [NewEntry(EntryKind.JOB, "{}", "j-1")],
+    )
+    layout = Layout(lambda sid, *parts: ":".join((sid, *parts)), "chan", 100, 60, "node-a")
+    keys, args = commit_args("s-1", tx, layout)
+    assert len(keys) == 2 + 2 * len(PUT_KEYS)
+    assert len(args) == len(HEADER) + 2 * len(PUT) + len(ENTRY) + 1
+    second_put = args[len(HEADER) + len(PUT) : len(HEADER) + 2 * len(PUT)]
+    assert dict(zip(PUT, second_put, strict=True))["mode"] == "fleet"
+    assert args[-1] == "node-a"
+    # the script reads the node id where commit_args put it
+    node_at = len(HEADER) + 1 + 2 * len(PUT) + 1 * len(ENTRY)
+    assert f"ARGV[{len(HEADER) + 1} + nput * {len(PUT)} + nent * {len(ENTRY)}]" in COMMIT_LUA
+    assert args[node_at - 1] == "node-a"
