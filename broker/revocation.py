@@ -34,6 +34,9 @@ class Revocations:
         self._until: dict[str, int] = {}
         self._changed = asyncio.Event()
         self._failing = False
+        self.generation = 0
+        """Bumped whenever a token is added to this node's copy: sockets need a full
+        check only then (expiry is watched apart)."""
 
     def revoked(self, jti: str) -> bool:
         return jti in self._until
@@ -41,6 +44,8 @@ class Revocations:
     async def revoke(self, jti: str, until: int) -> None:
         """Deny ``jti`` until ``until`` (unix seconds) on every node; on this one at once."""
         await self._denylist.deny(jti, until)
+        if jti not in self._until:
+            self.generation += 1
         self._until[jti] = max(until, self._until.get(jti, 0))
         self._changed.set()
 
@@ -50,13 +55,18 @@ class Revocations:
         # Entries leave the list only by expiring: what this node added while the read was
         # on its way stays, whatever the read saw.
         kept = {jti: until for jti, until in self._until.items() if until > now}
+        if fresh.keys() - kept.keys():
+            self.generation += 1
         kept.update(fresh)
         self._until = kept
 
-    async def run(self, sweep: Callable[[float], None], every_s: float = REFRESH_S) -> None:
+    async def run(self, sweep: Callable[[float, bool], None], every_s: float = REFRESH_S) -> None:
+        """Refresh, then ``sweep(now, revoked_changed)``, every ``every_s`` or on a revoke."""
+        swept = -1
         while True:
             await self._refresh_or_keep()
-            sweep(self._clock())
+            sweep(self._clock(), self.generation != swept)
+            swept = self.generation
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(every_s):

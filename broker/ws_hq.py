@@ -41,7 +41,7 @@ class HqEndpoint:
         peer.claims = claims
         log.info("%s open sub=%s jti=%s", HQ_PATH, claims.sub, claims.jti)
         self.s.hub.attach_hq(peer)
-        self.ws.peers.add(peer)
+        self.ws.add_peer(peer)
         try:
             await conn.send(self.s.fleet.fleet_fragments())  # one message, page by page
             peer.start()

@@ -61,7 +61,7 @@ class KdsEndpoint:
         peer = KdsPeer(session, conn, tasks, self.ws.opts, label)
         peer.claims = claims
         log.info("%s open jti=%s", label, claims.jti)  # the id a revocation names
-        self.ws.peers.add(peer)
+        self.ws.add_peer(peer)
         try:
             await self._serve_kds(conn, peer, hello)
         finally:

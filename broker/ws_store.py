@@ -91,7 +91,7 @@ class StoreEndpoint:
         # its own old position would be sent what the first one printed meanwhile.
         foreign = previous is not None and not previous.same_client(hello.client_id)
         client_version = hello.client_version
-        self.ws.peers.add(peer)
+        self.ws.add_peer(peer)
         try:
             await self._open_store(conn, peer, hello, snapshot=foreign)
             del hello  # the loop runs as long as the link: it keeps only what it needs
