@@ -4,7 +4,9 @@ A real ``passline broker`` (SQLite) and ``passline store-client --lan`` run as s
 three emulated printers, a TCP proxy between the store client and the broker (the uplink,
 ``tests/faults/proxy.py``) and the load generator run in this process.
 
-1. Idle with the edge on: RSS and CPU of the store client over ``--idle-seconds``.
+1. Idle with the edge on: RSS and CPU of the store client over ``--idle-seconds``, with
+   ``--screens`` kitchen screens (websockets) connected through the edge (relayed to the
+   broker), as the issue's budget asks: <= 60 MB, <= 2 % CPU with three screens.
 2. Latency, uplink up: orders at ``--rate`` per second, the same number to the LAN edge and
    to the broker, interleaved; for each kitchen chit, submit call → chit cut, p50/p99.
 3. Outage: the uplink is black-holed for ``--cut-seconds``; ``--outage-orders`` orders are
@@ -55,6 +57,27 @@ async def start_edge_client(tmp: Path, ws_port: int, lan_port: int) -> asyncio.s
            "--store", STORE, "--spool", str(tmp / "spool"), "--status-port", str(sc.free_port()),
            "--lan", f"127.0.0.1:{lan_port}", "--log-level", "warning"]  # fmt: skip
     return await asyncio.create_subprocess_exec(*cmd, cwd=tmp, env=env)
+
+
+async def open_screens(lan_port: int, count: int) -> list[Any]:
+    """``count`` kitchen screens on the edge's websocket, each past its snapshot."""
+    from websockets.asyncio.client import connect
+
+    screens = []
+    for n in range(count):
+        station = ("grill", "bar")[n % 2]
+        ws = await connect(
+            f"ws://127.0.0.1:{lan_port}/v1/ws/kds",
+            subprotocols=["passline.v1.json"],  # type: ignore[list-item]
+        )
+        tok = issue_token(SECRET, "kds", store=STORE)
+        await ws.send(
+            json.dumps({"type": "hello", "token": tok, "store": STORE, "station": station})
+        )
+        first = json.loads(await ws.recv())
+        assert first["type"] == "snapshot", first
+        screens.append(ws)
+    return screens
 
 
 async def wait_edge(lan: httpx.AsyncClient, link: str = "online", within: float = 60) -> None:
@@ -177,7 +200,11 @@ async def main(args: argparse.Namespace) -> None:
             try:
                 await wait_edge(lan)
                 await sc.wait_printers_polled(emus)
+                screens = await open_screens(lan_port, args.screens)
                 result: dict[str, Any] = {"idle": await sc.idle(client.pid, args.idle_seconds)}
+                result["idle"]["screens"] = len(screens)
+                for ws in screens:
+                    await ws.close()
                 result["steady"] = await steady(lan, cloud, kitchen, args.rate, args.seconds)
                 result["outage"] = await outage(
                     lan, cloud, hq, emus, proxy, args.cut_seconds, args.outage_orders
@@ -198,6 +225,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--idle-seconds", type=float, default=120)
+    parser.add_argument("--screens", type=int, default=3)
     parser.add_argument("--rate", type=float, default=10)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--cut-seconds", type=float, default=300)
