@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from store_client.edge_settings import EdgeSettings
 #: Test aid, read from the environment only (no option on purpose): run as if this PC's
 #: clock were that many seconds ahead (negative: behind) — docs/store-client.md.
 CLOCK_SKEW_ENV = "PASSLINE_CLOCK_SKEW_S"
+MIN_LAN_TOKEN = 32
 
 
 @click.command("store-client")
@@ -64,6 +66,14 @@ CLOCK_SKEW_ENV = "PASSLINE_CLOCK_SKEW_S"
     help="Serve the store edge on the LAN: POS devices post orders here and they print "
     "with or without the uplink (docs/store-edge.md). Off by default.",
 )
+@click.option(
+    "--lan-token",
+    envvar="PASSLINE_LAN_TOKEN",
+    metavar="TOKEN",
+    help="With --lan: the bearer token LAN devices must send (at least 32 characters; "
+    "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'). Unset: the "
+    "store's own token, which also opens the store link.",
+)
 @click.option("--log-level", envvar="PASSLINE_LOG_LEVEL", default="INFO", show_default=True)
 def store_client(
     broker: str,
@@ -74,6 +84,7 @@ def store_client(
     status_port: int,
     allow_transport: tuple[str, ...],
     lan: str | None,
+    lan_token: str | None,
     log_level: str,
 ) -> None:
     """Link this store to the broker and drive its printers."""
@@ -84,7 +95,12 @@ def store_client(
             param_hint="--broker",
         )
     clock_skew_s = _clock_skew_s()
-    lan_settings = _lan(lan) if lan else None
+    if lan_token is not None and len(lan_token) < MIN_LAN_TOKEN:
+        raise click.BadParameter(
+            f"at least {MIN_LAN_TOKEN} characters, so it cannot be guessed on the LAN",
+            param_hint="--lan-token",
+        )
+    lan_settings = replace(_lan(lan), token=lan_token) if lan else None
     from store_client import lean
 
     lean.defer()  # before websockets and pydantic are imported: 2.5 MB less idle RSS

@@ -128,6 +128,11 @@ class LanEdge:
 
     async def serve(self) -> None:
         log.info("store edge: LAN ingest on http://%s:%d", self.settings.host, self.port)
+        if not self.settings.token:
+            log.warning(
+                "store edge: no --lan-token: LAN devices use the store's own token, which "
+                "also opens the store link; set --lan-token so the POS never holds it"
+            )
         try:
             await self._server.serve(sockets=[self._sock])
         finally:
@@ -266,14 +271,16 @@ class LanEdge:
     # -- steps -------------------------------------------------------------------------------
 
     def _authorize(self, request: Request) -> None:
-        """The store's own token (what its client links with). Checked before the body."""
+        """The edge's LAN token when one is set (``--lan-token``), else the store's own
+        token. Compared in constant time, before the body is read."""
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        expected = self.client.settings.token
+        expected = self.settings.token or self.client.settings.token
+        which = "the edge's LAN token" if self.settings.token else "this store's token"
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
             raise _Problem(
                 401,
                 "Unauthorized",
-                "send this store's token: Authorization: Bearer <token>",
+                f"send {which}: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 

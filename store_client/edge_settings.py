@@ -11,3 +11,7 @@ class EdgeSettings:
     host: str
     port: int
     """0: any free port (tests); the bound one is ``StoreClient.lan_port``."""
+    token: str | None = None
+    """``--lan-token``: the one bearer token LAN devices must send. Unset, the edge takes
+    the store's own token, which also opens the store link (and could take it over): set
+    one so the POS never holds the store token."""

@@ -133,3 +133,14 @@ def test_store_client_refuses_a_bad_lan_address(value: str) -> None:
             "--lan", value]  # fmt: skip
     out = CliRunner().invoke(cli, args)
     assert out.exit_code == 2 and "--lan" in out.output and "HOST:PORT" in out.output
+
+
+def test_store_client_refuses_a_short_lan_token() -> None:
+    from click.testing import CliRunner
+
+    from passline.cli import cli
+
+    args = ["store-client", "--broker", "ws://127.0.0.1:1", "--store", "s", "--token", "t",
+            "--lan", "127.0.0.1:0", "--lan-token", "short"]  # fmt: skip
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 2 and "--lan-token" in out.output and "32 characters" in out.output

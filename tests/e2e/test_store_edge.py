@@ -360,3 +360,24 @@ async def test_orders_taken_on_the_lan_are_amended_and_cancelled_there_offline(
 
 async def _printed_all(st: Stack, markers: list[str]) -> bool:
     return all(printed(st, "kitchen", m) >= 1 for m in markers)
+
+
+async def test_with_a_lan_token_the_store_token_is_not_taken_on_the_lan(tmp_path: Path) -> None:
+    """``--lan-token``: the POS holds a token that only the edge takes, never the store's
+    own (which also opens the store link, and could take it over)."""
+    lan_token = "l" * 40
+    async with stack(tmp_path) as st:
+        settings = replace(
+            st.client_settings(), token=STORE_TOKEN, lan=EdgeSettings("127.0.0.1", 0, lan_token)
+        )
+        st.client = client = StoreClient(settings)
+        ready = asyncio.Event()
+        st.client_task = asyncio.create_task(client.run(ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        await eventually(lambda: _has_config(client), what="linked")
+        assert client.lan_port is not None
+        refused = await lan_submit(client.lan_port, order(31))  # the store's own token
+        assert refused.status_code == 401 and "LAN token" in refused.json()["detail"]
+        taken = await lan_submit(client.lan_port, order(31), tok=lan_token)
+        assert taken.status_code == 202, taken.text
+        await eventually(lambda: at_broker_printed(st, [order_id(order(31))]), what="printed")
