@@ -8,26 +8,13 @@ offset when they changed. The expo station gets ``order`` roll-ups instead.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
 from broker.storage import Entry, EntryKind
+from kitchen.screens import ACTIVE, all_day
 from protocol.config import StationConfig
 from protocol.messages.kds import AllDay, Snapshot
-from protocol.tickets import ExpoOrder, LineState, Ticket, TicketState
-
-ACTIVE = (TicketState.NEW, TicketState.IN_PROGRESS)
-PENDING_LINES = (LineState.NEW, LineState.IN_PROGRESS)
-
-
-def all_day(tickets: Iterable[Ticket]) -> dict[str, int]:
-    """Item name -> quantity not yet ready at this station."""
-    counts: Counter[str] = Counter()
-    for t in tickets:
-        for line in t.lines:
-            if line.state in PENDING_LINES:
-                counts[line.name] += line.qty
-    return dict(counts)
+from protocol.tickets import ExpoOrder, Ticket
 
 
 class KdsSession:

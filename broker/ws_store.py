@@ -20,6 +20,7 @@ from websockets.asyncio.server import ServerConnection
 
 from broker.auth import Claims
 from broker.errors import Conflict, InvalidRequest, NotFound, StorageError
+from broker.kds_actions import Station
 from broker.peers import StorePeer
 from broker.session_store import (
     NOT_RESENT,
@@ -45,9 +46,11 @@ from protocol.codec import encode_msgpack
 from protocol.ids import order_id_for
 from protocol.jobs import JobState
 from protocol.messages.common import ErrorCode
+from protocol.messages.kds import KdsError
 from protocol.messages.store import (
     STORE_CLIENT,
     Ack,
+    EdgeKdsAction,
     Error,
     Hello,
     JobStateReport,
@@ -233,7 +236,7 @@ class StoreEndpoint:
             done = peer.session.ack(msg.offset)
             if done:
                 self.s.fleet.queue_acks(store_id, done)
-        elif isinstance(msg, JobStateReport | LanOrder | LanAmend | LanCancel):
+        elif isinstance(msg, JobStateReport | LanOrder | LanAmend | LanCancel | EdgeKdsAction):
             await self._report(peer, msg)
         elif isinstance(msg, PrinterStatusReport):
             fleet = self.s.fleet
@@ -275,6 +278,8 @@ class StoreEndpoint:
             return await self._lan_order(store_id, msg)
         if isinstance(msg, LanAmend | LanCancel):
             return await self._lan_change(store_id, msg)
+        if isinstance(msg, EdgeKdsAction):
+            return await self._edge_action(store_id, msg)
         error = await self.s.fleet.job_state(store_id, msg)
         if error is None:
             return None
@@ -316,6 +321,33 @@ class StoreEndpoint:
             reason = f"{msg.type} of {msg.order_id!r} from the LAN refused: {exc.detail}"
         log.warning("store=%s: %s", store_id, reason)
         return Error(code=ErrorCode.BAD_REQUEST, message=reason[:500], ref=msg.order_id)
+
+    async def _edge_action(self, store_id: str, msg: EdgeKdsAction) -> Error | None:
+        """A screen's action taken on the store edge without an uplink: applied after
+        whatever the cloud did meanwhile, to the ticket as it is now (the version the screen
+        saw was the edge's). Its ref keeps it to once; one the ticket no longer allows
+        (bumped already, voided) is dropped with an ``error`` (docs/store-edge.md)."""
+        config = await self.s.orders.config(store_id)
+        st = config.station(msg.station_id) if config is not None else None
+        if st is None:
+            reason = f"kds action for unknown station {msg.station_id!r}"
+        else:
+            station = Station(store_id, st.station_id, st.expo)
+            reply = await self.s.kitchen.act(station, msg.action)
+            if (
+                isinstance(reply, KdsError)
+                and reply.code is ErrorCode.VERSION_CONFLICT
+                and reply.ticket is not None
+            ):
+                now = msg.action.model_copy(update={"version": reply.ticket.version})
+                reply = await self.s.kitchen.act(station, now)
+            if not isinstance(reply, KdsError):
+                return None
+            if reply.code is ErrorCode.INTERNAL:  # storage away: not acknowledged, sent again
+                raise StorageError(reply.message)
+            reason = f"kds action {msg.action.ref!r} from the edge dropped: {reply.message}"
+        log.info("store=%s: %s", store_id, reason)
+        return Error(code=ErrorCode.BAD_REQUEST, message=reason[:500], ref=msg.action.ref)
 
     async def _now_or_later(self, write: Callable[[], Awaitable[T]]) -> T | None:
         """Apply a store client's report now, or once storage is back (redis down): the

@@ -48,10 +48,12 @@ from kitchen.errors import Refused
 from kitchen.routing import Plan, plan_submit, submit_result
 from protocol.config import VersionedStoreConfig
 from protocol.ids import order_id_for
+from protocol.messages.kds import KDS_SCREEN, KdsHello
 from protocol.messages.store import LanAmend, LanCancel
 from protocol.orders import Amendment, CancelRequest, Order
 from protocol.rest import PROBLEM_JSON, field_errors, problem_json, validation_detail
 from store_client.edge_orders import EdgeOrder
+from store_client.edge_screens import LocalKitchen
 from store_client.edge_settings import EdgeSettings
 from store_client.lean import proxy_setting
 
@@ -125,6 +127,7 @@ class LanEdge:
             limit_concurrency=64,
         )
         self._server = _EmbeddedUvicorn(config)
+        self.local = LocalKitchen(client)
 
     async def serve(self) -> None:
         log.info("store edge: LAN ingest on http://%s:%d", self.settings.host, self.port)
@@ -153,9 +156,13 @@ class LanEdge:
         )
 
     async def kds_socket(self, screen: WebSocket) -> None:
-        """A kitchen screen's socket, relayed to the broker's ``/v1/ws/kds`` as it is."""
+        """A kitchen screen's socket, relayed to the broker's ``/v1/ws/kds`` as it is while
+        the store is linked; served here in local mode while it is not (``edge_screens``)."""
         offered = screen.scope.get("subprotocols") or []
         await screen.accept(subprotocol=JSON_SUBPROTOCOL if JSON_SUBPROTOCOL in offered else None)
+        if not self.client.online:
+            await self.local.serve(screen)
+            return
         try:
             async with connect(
                 self.client.broker_url(KDS_PATH),
@@ -166,7 +173,7 @@ class LanEdge:
                 ssl=self.client.ssl_context(),
                 proxy=proxy_setting(),
             ) as broker:
-                await _relay(screen, broker)
+                await _relay(screen, broker, self.local)
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             why = (
                 f"broker answered HTTP {exc.response.status_code}"
@@ -203,6 +210,7 @@ class LanEdge:
         except _Problem as exc:
             return exc.response
         self.client.lan_order_taken(fresh)
+        await self.local.taken(plan.tickets)
         return Response(submit_result(rec.order_id, plan).model_dump_json(), 200, media_type=JSON)
 
     async def cancel(self, request: Request) -> Response:
@@ -235,6 +243,7 @@ class LanEdge:
         except _Problem as exc:
             return exc.response
         self.client.lan_order_taken(fresh)
+        await self.local.taken(plan.tickets)
         return Response(result.model_dump_json(), 200, media_type=JSON)
 
     def _config(self) -> VersionedStoreConfig:
@@ -309,6 +318,7 @@ class LanEdge:
         )
         self.client.lan_order_taken(fresh)
         if taken:
+            await self.local.taken(plan.tickets)
             log.info(
                 "lan order store=%s external_id=%s jobs=%d new=%d",
                 store_id,
@@ -362,13 +372,22 @@ def _parse_as(model: type[M], body: bytes) -> M:
         raise _Problem(422, "Invalid request", validation_detail(errors), errors) from None
 
 
-async def _relay(screen: WebSocket, broker: ClientConnection) -> None:
-    """Frames both ways until one side closes; the other is closed with its code."""
+async def _relay(screen: WebSocket, broker: ClientConnection, local: LocalKitchen) -> None:
+    """Frames both ways until one side closes; the other is closed with its code. The
+    edge watches what goes by, for local mode: which screens the broker admits, and the
+    tickets it shows them."""
+    hello: list[tuple[str, str]] = []
 
     async def up() -> None:
         try:
             while True:
-                await broker.send(await screen.receive_text())
+                text = await screen.receive_text()
+                if not hello:
+                    with contextlib.suppress(ValidationError):
+                        first = KDS_SCREEN.validate_json(text)
+                        if isinstance(first, KdsHello):
+                            hello.append((first.token, first.station))
+                await broker.send(text)
         except WebSocketDisconnect as exc:  # the screen went: so does its broker socket
             await broker.close(exc.code if 1000 <= exc.code < 5000 else 1000)
         except ConnectionClosed:
@@ -378,6 +397,9 @@ async def _relay(screen: WebSocket, broker: ClientConnection) -> None:
         try:
             async for frame in broker:
                 text = frame if isinstance(frame, str) else frame.decode()
+                if hello and text.startswith('{"type":"snapshot"'):
+                    local.admitted(*hello[0])
+                local.observe(text)
                 await screen.send_text(text)
         except ConnectionClosed:
             pass

@@ -27,7 +27,14 @@ from protocol.base import StreamPosition
 from protocol.codec import encode_msgpack
 from protocol.config import VersionedStoreConfig
 from protocol.jobs import TERMINAL_JOB_STATES, Job, JobState, clip_job_reason, job_transition
-from protocol.messages.store import OUTBOX, JobStateReport, LanAmend, LanCancel, LanOrder
+from protocol.messages.store import (
+    OUTBOX,
+    EdgeKdsAction,
+    JobStateReport,
+    LanAmend,
+    LanCancel,
+    LanOrder,
+)
 from protocol.orders import Order
 from protocol.rest import SubmitResult
 from protocol.status import PrinterStatus
@@ -400,6 +407,16 @@ class Spool:
             return fresh
 
         return await self._run(write)
+
+    async def forward(self, message: EdgeKdsAction) -> None:
+        """Queue a change made on the edge (a screen's action) for the broker, in order."""
+        body = message.model_dump_json()
+
+        def write() -> None:
+            with _tx(self._conn):
+                self._conn.execute("INSERT INTO outbox (body) VALUES (?)", (body,))
+
+        await self._run(write)
 
     async def offline_orders(self) -> tuple[int, int]:
         """(count, last rowid) of LAN orders taken offline that no broker was told of."""

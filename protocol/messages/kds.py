@@ -35,6 +35,9 @@ class Snapshot(Frozen):
     orders: tuple[ExpoOrder, ...] = ()
     all_day: dict[str, int] = Field(default_factory=dict)
     """Item name -> quantity not yet ready at this station."""
+    local: bool = False
+    """Served by the store edge from its own state while the store has no uplink: the
+    screen says "local mode" (docs/store-edge.md)."""
 
 
 class TicketUpdate(Frozen):

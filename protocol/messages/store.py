@@ -10,6 +10,7 @@ from protocol.base import Epoch, Frozen, Ident, Offset, StreamPosition, Text, Ti
 from protocol.config import VersionedStoreConfig
 from protocol.jobs import Job, JobState
 from protocol.messages.common import ErrorCode, Reason, Ref
+from protocol.messages.kds import KdsAction
 from protocol.orders import Amendment, CancelRequest, Order
 from protocol.status import PrinterStatus
 from protocol.version import PROTOCOL_VERSION
@@ -151,6 +152,18 @@ class LanCancel(Frozen):
     seq: int | None = Field(default=None, ge=1)
 
 
+class EdgeKdsAction(Frozen):
+    """client → broker: an action a kitchen screen took on the store edge while the store
+    had no uplink, forwarded in the outbox sequence. The broker applies it to the ticket as
+    it is now (the version the screen saw was the edge's); its ``ref`` keeps it to once."""
+
+    type: Literal["kds_action"] = "kds_action"
+    station_id: Ident
+    action: KdsAction
+    taken_at: Timestamp
+    seq: int | None = Field(default=None, ge=1)
+
+
 class PrinterStatusReport(Frozen):
     type: Literal["printer_status"] = "printer_status"
     printer_id: Ident
@@ -165,15 +178,23 @@ class Error(Frozen):
 
 
 StoreClientMessage = Annotated[
-    Hello | Ack | JobStateReport | LanOrder | LanAmend | LanCancel | PrinterStatusReport | Error,
+    Hello
+    | Ack
+    | JobStateReport
+    | LanOrder
+    | LanAmend
+    | LanCancel
+    | EdgeKdsAction
+    | PrinterStatusReport
+    | Error,
     Field(discriminator="type"),
 ]
 #: What the store client's outbox holds: each goes up with its ``seq``, in order.
 OutboxMessage = Annotated[
-    JobStateReport | LanOrder | LanAmend | LanCancel, Field(discriminator="type")
+    JobStateReport | LanOrder | LanAmend | LanCancel | EdgeKdsAction, Field(discriminator="type")
 ]
-#: Outbox messages that carry an order change from the LAN edge.
-LanChange = LanOrder | LanAmend | LanCancel
+#: Outbox messages that carry a change made on the LAN edge.
+LanChange = LanOrder | LanAmend | LanCancel | EdgeKdsAction
 StoreBrokerMessage = Annotated[
     Welcome
     | SnapshotPage
@@ -199,6 +220,7 @@ StoreMessage = Annotated[
     | LanOrder
     | LanAmend
     | LanCancel
+    | EdgeKdsAction
     | PrinterStatusReport
     | Error,
     Field(discriminator="type"),

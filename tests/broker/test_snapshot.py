@@ -217,3 +217,38 @@ async def test_a_lan_amendment_is_applied_once_however_often_it_comes(
     assert view["revision"] == 3 and view["cancelled"] is True  # submit, one amend, cancel
     assert view["order"]["items"][0]["qty"] == 5
     await again.close()
+
+
+async def test_screen_actions_from_the_edge_apply_to_the_ticket_as_it_is_now(
+    ep: Endpoints, store: str
+) -> None:
+    """Issue 15, local mode: a bump a screen took on the edge offline carries the edge's
+    version; the broker applies it to its current ticket, once per ref, and drops (with an
+    error) one the ticket no longer allows."""
+    [sub] = await submit(ep, 1, prefix="edge")
+    grill = next(t for t in sub["tickets"] if t["station_id"] == "grill")
+    ws, _ = await open_store(ep)
+
+    def bump(ref: str, seq: int) -> dict[str, Any]:
+        action = {"type": "bump", "ref": ref, "ticket_id": grill["ticket_id"], "version": 77}
+        return {"type": "kds_action", "station_id": "grill", "action": action,
+                "taken_at": NOW, "seq": seq}  # fmt: skip
+
+    async def reply_to(seq: int) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        while {"type": "reports_ack", "seq": seq} not in got:
+            got.append(await recv_msgpack(ws))
+        return [m for m in got if m["type"] == "error"]
+
+    await send_msgpack(ws, bump("b-1", 1))
+    assert await reply_to(1) == []
+    await send_msgpack(ws, bump("b-1", 2))  # the same ref again: applied once, no error
+    assert await reply_to(2) == []
+    await send_msgpack(ws, bump("b-2", 3))  # a second bump: the ticket is ready already
+    [error] = await reply_to(3)
+    assert error["code"] == "bad_request" and error["ref"] == "b-2"
+    async with ep.client(token("hq")) as http:
+        view = (await http.get(f"/v1/orders/{sub['order_id']}")).json()
+    states = {t["station_id"]: (t["state"], t["version"]) for t in view["tickets"]}
+    assert states["grill"] == ("ready", grill["version"] + 1)
+    await ws.close()

@@ -294,6 +294,13 @@ STORE_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
         taken_at=timestamps,
         seq=maybe(st.integers(1, 2**40)),
     ),
+    "kds_action": st.builds(
+        store.EdgeKdsAction,
+        station_id=ident,
+        action=st.builds(kds.Bump, ref=short, ticket_id=ident, version=versions),
+        taken_at=timestamps,
+        seq=maybe(st.integers(1, 2**40)),
+    ),
     "printer_status": st.builds(
         store.PrinterStatusReport, printer_id=ident, status=printer_statuses()
     ),
@@ -313,6 +320,7 @@ KDS_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
         tickets=small_tuple(tickets_()),
         orders=small_tuple(expo_orders()),
         all_day=counts,
+        local=st.booleans(),
     ),
     "ticket": st.builds(kds.TicketUpdate, offset=offsets, ticket=tickets_()),
     "ticket_removed": st.builds(kds.TicketRemoved, offset=offsets, ticket_id=ident),

@@ -432,12 +432,14 @@ KdsScreen.prototype.renderLink = function () {
   if (!this.link) return;
   var l = this.link;
   var t = linkText(l);
+  var local = l.state === 'live' && l.local;
   document.body.dataset.link = l.state;
+  document.body.dataset.local = local ? 'yes' : 'no';
   document.body.classList.toggle('stale', l.state !== 'live');
-  this.linkEl.className = 'link-pill ' + l.state;
+  this.linkEl.className = 'link-pill ' + l.state + (local ? ' local' : '');
   this.linkEl.textContent = t.pill;
-  this.linkBar.hidden = l.state === 'live' || (l.state === 'connecting' && !this.state.synced && !l.error);
-  this.linkBar.className = 'link-bar ' + l.state;
+  this.linkBar.hidden = (l.state === 'live' && !local) || (l.state === 'connecting' && !this.state.synced && !l.error);
+  this.linkBar.className = 'link-bar ' + (local ? 'local' : l.state);
   this.linkBar.textContent = t.bar + (this.state.synced && l.state !== 'live' ? ' · showing tickets as of ' + clock(l.since) : '');
   this.renderTop();
 };

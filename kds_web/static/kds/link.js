@@ -27,6 +27,7 @@ export function Link(opts) {
   this.opts = opts;
   this.ws = null;
   this.state = 'connecting';
+  this.local = false; // served by the store edge in local mode (no uplink)
   this.since = Date.now();
   this.attempt = 0;
   this.retryAt = 0;
@@ -107,6 +108,8 @@ Link.prototype.connect = function () {
     } catch (e) {
       return;
     }
+    // a snapshot served by the store edge without an uplink says so (docs/store-edge.md)
+    if (msg.type === 'snapshot') self.local = msg.local === true;
     if (self.state !== 'live' && msg.type !== 'error') {
       clearTimeout(self.answerTimer);
       self.attempt = 0;

@@ -5,6 +5,12 @@ import { clock } from './dom.js';
 export function linkText(link) {
   var now = Date.now();
   var retryIn = Math.max(0, Math.ceil((link.retryAt - now) / 1000));
+  if (link.state === 'live' && link.local) {
+    return {
+      pill: '● LOCAL MODE',
+      bar: "LOCAL MODE — no internet: this store's orders keep coming and bumps work; they sync when it is back",
+    };
+  }
   if (link.state === 'live') return { pill: '● LIVE', bar: '' };
   if (link.state === 'connecting') {
     return { pill: '◌ CONNECTING', bar: 'Connecting to the broker…' + (link.error ? ' (' + link.error + ')' : '') };
