@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 #: How often a local screen checks whether the uplink is back (and the outbox empty).
 UPLINK_CHECK_S = 1.0
 MAX_REFS = 32
+#: Tickets no longer on a screen (ready, voided) kept for a recall: the most recent ones.
+KEEP_DONE = 500
 POLICY, UPLINK_DOWN, UPLINK_BACK = 1008, 1013, 1012
 
 
@@ -65,6 +68,7 @@ class LocalKitchen:
     def __init__(self, client: StoreClient) -> None:
         self.client = client
         self.tickets: dict[str, Ticket] = {}
+        self._done: OrderedDict[str, None] = OrderedDict()
         self._refs: dict[str, list[str]] = {}
         self._admitted: set[tuple[str, str]] = set()
         self._screens: dict[str, set[WebSocket]] = {}
@@ -100,8 +104,18 @@ class LocalKitchen:
 
     def _keep(self, ticket: Ticket) -> None:
         old = self.tickets.get(ticket.ticket_id)
-        if old is None or old.version <= ticket.version:
-            self.tickets[ticket.ticket_id] = ticket
+        if old is not None and old.version > ticket.version:
+            return
+        self.tickets[ticket.ticket_id] = ticket
+        if ticket.state in ACTIVE:
+            self._done.pop(ticket.ticket_id, None)
+            return
+        self._done[ticket.ticket_id] = None  # most recent last
+        self._done.move_to_end(ticket.ticket_id)
+        while len(self._done) > KEEP_DONE:  # memory stays bounded however long it runs
+            oldest, _ = self._done.popitem(last=False)
+            self.tickets.pop(oldest, None)
+            self._refs.pop(oldest, None)
 
     # -- a screen served here --------------------------------------------------------------
 
