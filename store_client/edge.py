@@ -136,6 +136,7 @@ class LanEdge:
                 "store edge: no --lan-token: LAN devices use the store's own token, which "
                 "also opens the store link; set --lan-token so the POS never holds it"
             )
+        await self.local.restore()
         try:
             await self._server.serve(sockets=[self._sock])
         finally:
@@ -398,7 +399,7 @@ async def _relay(screen: WebSocket, broker: ClientConnection, local: LocalKitche
             async for frame in broker:
                 text = frame if isinstance(frame, str) else frame.decode()
                 if hello and text.startswith('{"type":"snapshot"'):
-                    local.admitted(*hello[0])
+                    await local.admitted(*hello[0])
                 local.observe(text)
                 await screen.send_text(text)
         except ConnectionClosed:

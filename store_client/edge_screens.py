@@ -57,6 +57,10 @@ UPLINK_CHECK_S = 1.0
 MAX_REFS = 32
 #: Tickets no longer on a screen (ready, voided) kept for a recall: the most recent ones.
 KEEP_DONE = 500
+#: Screens (token fingerprint, station) the broker admitted, kept in the spool so a store
+#: client restarted during an outage still serves them; the most recent ones.
+KEEP_ADMITTED = 200
+ADMITTED_KEY = "edge_admitted"
 POLICY, UPLINK_DOWN, UPLINK_BACK = 1008, 1013, 1012
 
 
@@ -70,16 +74,34 @@ class LocalKitchen:
         self.tickets: dict[str, Ticket] = {}
         self._done: OrderedDict[str, None] = OrderedDict()
         self._refs: dict[str, list[str]] = {}
-        self._admitted: set[tuple[str, str]] = set()
+        self._admitted: dict[tuple[str, str], None] = {}  # oldest first
         self._screens: dict[str, set[WebSocket]] = {}
         self.epoch = "edge-" + secrets.token_hex(4)
         self._offset = 0
 
     # -- learning while relayed ------------------------------------------------------------
 
-    def admitted(self, token: str, station_id: str) -> None:
+    async def restore(self) -> None:
+        """After a start: the screens the broker admitted before, and the tickets of the
+        orders the edge took last (a restart during an outage keeps the kitchen going)."""
+        from store_client.edge_orders import EdgeOrder  # no cycle: edge_orders is plain
+
+        raw = await self.client.spool.meta(ADMITTED_KEY)
+        if raw:
+            self._admitted = dict.fromkeys((f, s) for f, s in json.loads(raw))
+        for state in await self.client.spool.recent_lan_order_states(KEEP_DONE):
+            for ticket in EdgeOrder.model_validate_json(state).tickets.values():
+                self._keep(ticket)
+
+    async def admitted(self, token: str, station_id: str) -> None:
         """The broker admitted this screen (it answered its hello with a snapshot)."""
-        self._admitted.add((_fingerprint(token), station_id))
+        entry = (_fingerprint(token), station_id)
+        if entry in self._admitted:
+            return
+        self._admitted[entry] = None
+        while len(self._admitted) > KEEP_ADMITTED:
+            del self._admitted[next(iter(self._admitted))]
+        await self.client.spool.set_meta(ADMITTED_KEY, json.dumps(list(self._admitted)))
 
     def observe(self, frame: str) -> None:
         """A frame the broker sent a relayed screen: keep the tickets it shows."""

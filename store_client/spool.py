@@ -369,6 +369,32 @@ class Spool:
 
         return await self._run(write)
 
+    async def recent_lan_order_states(self, limit: int) -> list[str]:
+        """The edge's state of the ``limit`` orders it took last (``EdgeOrder`` JSON)."""
+
+        def read() -> list[str]:
+            rows = self._conn.execute(
+                "SELECT state FROM lan_orders WHERE state IS NOT NULL ORDER BY rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [str(r[0]) for r in reversed(rows)]
+
+        return await self._run(read)
+
+    async def meta(self, key: str) -> str | None:
+        def read() -> str | None:
+            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._run(read)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        def write() -> None:
+            with _tx(self._conn):
+                self._set_meta(key, value)
+
+        await self._run(write)
+
     async def lan_order_state(self, order_id: str) -> str | None:
         """The edge's state of an order it took (``EdgeOrder`` JSON), if it took it."""
 

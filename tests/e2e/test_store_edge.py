@@ -381,3 +381,50 @@ async def test_with_a_lan_token_the_store_token_is_not_taken_on_the_lan(tmp_path
         taken = await lan_submit(client.lan_port, order(31), tok=lan_token)
         assert taken.status_code == 202, taken.text
         await eventually(lambda: at_broker_printed(st, [order_id(order(31))]), what="printed")
+
+
+async def test_a_restart_during_the_outage_keeps_local_screens_and_their_tickets(
+    tmp_path: Path,
+) -> None:
+    """The edge keeps in its spool which screens the broker admitted and the orders it
+    took: a store client restarted while the uplink is cut still serves the screen in
+    local mode, with the LAN order's ticket."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    kds_token = token("kds", store=STORE)
+
+    async def screen(port: int) -> dict[str, Any]:
+        async with connect(
+            f"ws://127.0.0.1:{port}/v1/ws/kds", subprotocols=["passline.v1.json"]
+        ) as ws:  # type: ignore[list-item]
+            hello = {"type": "hello", "token": kds_token, "store": STORE, "station": "grill"}
+            await ws.send(json.dumps(hello))
+            first: dict[str, Any] = json.loads(await ws.recv())
+            return first
+
+    async with edge_store(tmp_path) as (st, proxy, client):
+        assert client.lan_port is not None
+        relayed = await screen(client.lan_port)  # the broker admits it, through the edge
+        assert relayed["type"] == "snapshot" and not relayed.get("local")
+        r = await lan_submit(client.lan_port, order(41))
+        assert r.status_code == 202, r.text
+        await cut_uplink(proxy, client)
+        await st.stop_client()  # the PC restarts during the outage
+
+        settings = replace(client.settings, lan=EdgeSettings("127.0.0.1", 0))
+        st.client = again = StoreClient(settings)
+        ready = asyncio.Event()
+        st.client_task = asyncio.create_task(again.run(ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        await eventually(lambda: _listening(again), what="the edge listens again")
+        assert again.lan_port is not None
+        local = await screen(again.lan_port)
+        assert local["type"] == "snapshot" and local["local"] is True
+        names = [ln["name"] for t in local["tickets"] for ln in t["lines"]]
+        assert "Burger 41" in names
+
+
+async def _listening(client: StoreClient) -> bool:
+    return client.lan_port is not None
