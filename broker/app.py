@@ -32,6 +32,7 @@ from broker.pages import PageConfig
 from broker.rest import Api, build_app
 from broker.revocation import Revocations
 from broker.storage import Backend, open_storage, safe_url
+from broker.webhooks import Webhooks
 from broker.ws import Services, WsServer
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def _services(
     orders = Orders(storage, now)
     hub = Hub(storage, tasks, configs=orders.configs)
     metrics = Metrics()
+    webhooks = Webhooks(storage.outbox, storage.node_id, settings, metrics, now)
     stats = getattr(storage, "stats", None)
     if isinstance(stats, dict):
         metrics.watch_storage(stats)
@@ -87,9 +89,10 @@ def _services(
         storage=storage,
         hub=hub,
         orders=orders,
-        fleet=FleetState(storage, hub.publish_hq, tasks, now),
-        kitchen=Kitchen(storage, now),
+        fleet=FleetState(storage, hub.publish_hq, tasks, now, webhooks),
+        kitchen=Kitchen(storage, now, webhooks),
         metrics=metrics,
+        webhooks=webhooks,
         now=now,
     )
 
@@ -126,7 +129,9 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
         async with asyncio.TaskGroup() as tasks:
             services = _services(settings, storage, tasks, now)
             await services.fleet.reset_links()
+            await services.webhooks.start()
             reaper = tasks.create_task(services.fleet.reap_dead_nodes())
+            dispatcher = tasks.create_task(services.webhooks.run())
             revocations = Revocations(storage.denylist)
             await revocations.refresh()  # a revoked token is refused from the first request
             tokens = TokenCache(secret, party=settings.token_party(), revoked=revocations.revoked)
@@ -137,6 +142,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
             m = services.metrics
             api = Api(storage, services.orders, services.fleet, m, tokens, limiter, revocations)
+            api.webhooks = services.webhooks
             server, sock = _http(settings, api)
             server.config.app = PageConfig(  # /kds/config.json &c. need the bound ws port
                 server.config.app,
@@ -160,6 +166,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             finally:
                 reaper.cancel()
                 sweeper.cancel()
+                dispatcher.cancel()
                 await _drain(broker, serving)
     finally:
         await storage.aclose()

@@ -95,6 +95,14 @@ class Settings:
     legacy_tokens: bool = False
     """Also take tokens without ``iss``/``aud`` (issued before passline put them in):
     for an upgrade, until every client has a new token."""
+    webhook_timeout: float = 10.0
+    """Seconds a webhook receiver has to answer an attempt (docs/webhooks.md)."""
+    webhook_retry_max: float = 600.0
+    """The longest wait between two attempts of one delivery (backoff doubles up to it)."""
+    webhook_dead_after: float = 3 * 86400.0
+    """A delivery still failing this long after it was queued is dead-lettered."""
+    webhook_retention: float = 7 * 86400.0
+    """How long delivered and dead-lettered deliveries stay in the log (and replayable)."""
     log_level: str = "info"
 
     def token_party(self) -> Party:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -38,7 +40,11 @@ from protocol.messages.hq import (
 )
 from protocol.messages.store import JobStateReport
 from protocol.rest import PrinterView, StoreView
-from protocol.status import PrinterStatus
+from protocol.status import PrinterState, PrinterStatus
+from protocol.webhooks import EventType
+
+if TYPE_CHECKING:
+    from broker.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,8 @@ MAX_HISTORY = 64  # transitions kept per job record
 HISTORY_HEAD = 8  # of which the first ones (queued, sent, spooled, first attempt)
 ALERT_STATES = frozenset({JobState.HELD, JobState.FAILED, JobState.UNCERTAIN, JobState.EXPIRED})
 _S = JobState
+#: Printer states a ``printer.alert`` is sent for.
+PROBLEM_STATES = frozenset({PrinterState.WARNING, PrinterState.ERROR, PrinterState.OFFLINE})
 #: Steps the broker fills in when a report skips ahead (ack lost, report first).
 _IMPLIED = {_S.QUEUED: (_S.SENT, _S.SPOOLED), _S.SENT: (_S.SPOOLED,)}
 
@@ -87,11 +95,13 @@ class FleetState:
         publish_hq: Callable[[BaseModel], None],
         tasks: asyncio.TaskGroup | None = None,
         now: Now = system_now,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.storage = storage
         self.publish_hq = publish_hq
         self.tasks = tasks
         self.now = now
+        self.webhooks = webhooks
         self._acks: dict[str, list[tuple[str, datetime]]] = {}
         self._links: dict[str, LinkRecord] = {}
         self._deferred: deque[Callable[[], Awaitable[object]]] = deque(maxlen=MAX_DEFERRED)
@@ -152,6 +162,7 @@ class FleetState:
                 log.warning("store=%s: link state not recorded: %s", link.store_id, result)
             elif result is True and (not link.online or _outage_ended(link)):
                 self._publish_link(link)  # an outage that ended: HQ hears of it now
+                self.defer(functools.partial(self._link_event, link))
         for i, write in enumerate(deferred):
             try:
                 await write()
@@ -200,6 +211,22 @@ class FleetState:
                 last_outage=link.last_outage,
             )
         )
+
+    async def _link_event(self, link: LinkRecord) -> None:
+        """``store.offline`` when a link was recorded down, ``store.online`` when it came
+        back after an outage (docs/webhooks.md)."""
+        if self.webhooks is None:
+            return
+        type_ = EventType.STORE_ONLINE if link.online else EventType.STORE_OFFLINE
+        if not self.webhooks.wanted(type_, link.store_id):
+            return
+        data: dict[str, Any] = {"since": link.since.isoformat()}
+        if link.online:
+            data["client_version"] = link.client_version
+            if link.last_outage is not None:
+                data["outage"] = link.last_outage.model_dump(mode="json")
+        key = f"{link.online}\x1f{link.since.isoformat()}"
+        await self.webhooks.emit(type_, link.store_id, key, link.since, data)
 
     async def _write_link(self, link: LinkRecord, dead_node: str | None = None) -> bool:
         """Write ``link``; an offline one only over the same session's (or a dead node's)."""
@@ -255,6 +282,7 @@ class FleetState:
             link = old.model_copy(update={"online": False, "since": self.now()})
             if await self._write_link(link, dead_node=node):
                 self._publish_link(link)
+                self.defer(functools.partial(self._link_event, link))
 
     # -- job states ----------------------------------------------------------------------
     async def acked(self, store_id: str, sent: Sequence[tuple[str, datetime]]) -> None:
@@ -282,20 +310,20 @@ class FleetState:
     async def job_state(self, store_id: str, report: JobStateReport) -> str | None:
         """Record a store client's report; an error text when it cannot be applied."""
 
-        async def attempt() -> tuple[str | None, JobProgress | None]:
+        async def attempt() -> tuple[str | None, JobProgress | None, bool]:
             raw = await self.storage.get(Kind.JOB, report.job_id, store_id)
             if raw is None:
-                return f"no job {report.job_id!r}", None
+                return f"no job {report.job_id!r}", None, False
             jr = JobProgress.model_validate_json(raw.doc)
             if jr.store_id != store_id:
-                return f"no job {report.job_id!r}", None
+                return f"no job {report.job_id!r}", None, False
             if jr.state is report.state:
-                return None, None
+                return None, jr, False  # sent again: its event (if any) was queued
             try:
                 steps = steps_to(jr.state, report.state)
             except TransitionError as exc:
                 if jr.state is not _S.CANCELLED:  # paper wins over a broker-side cancel
-                    return str(exc), None
+                    return str(exc), None, False
                 steps = [report.state]
             for step in steps:
                 # an implied step happened before the reported one, never after it
@@ -312,10 +340,15 @@ class FleetState:
             await self.storage.commit(
                 store_id, Tx([put(Kind.JOB, report.job_id, jr, raw.version + 1, live)])
             )
-            return None, jr
+            return None, jr, True
 
-        error, jr = await retrying(attempt)
-        if jr is not None and report.state in ALERT_STATES:
+        error, jr, changed = await retrying(attempt)
+        if jr is not None:
+            await self._job_event(store_id, report, jr)
+        if not changed:
+            return error
+        assert jr is not None
+        if report.state in ALERT_STATES:
             self.publish_hq(
                 JobAlert(
                     store_id=store_id,
@@ -325,35 +358,96 @@ class FleetState:
                     reason=report.reason,
                 )
             )
-        if jr is not None and report.status is not None:
+        if report.status is not None:
             await self.printer_status(
                 store_id, report.printer_id or str(jr.job["printer_id"]), report.status
             )
         return error
 
+    async def _job_event(self, store_id: str, report: JobStateReport, jr: JobProgress) -> None:
+        """``job.state`` for a state a store client reported (the same report sent again
+        makes the same event id)."""
+        type_ = EventType.JOB_STATE
+        if self.webhooks is None or not self.webhooks.wanted(type_, store_id):
+            return
+        job = jr.job
+        data = {
+            "job_id": report.job_id,
+            "order_id": job.get("order_id"),
+            "printer_id": report.printer_id or job.get("printer_id"),
+            "kind": job.get("kind"),
+            "state": report.state.value,
+            "reason": report.reason,
+            "at": report.at.isoformat(),
+        }
+        key = f"{report.job_id}\x1f{report.state.value}\x1f{report.at.isoformat()}"
+        await self.webhooks.emit(type_, store_id, key, report.at, data)
+
     # -- printers ------------------------------------------------------------------------
     async def printer_status(self, store_id: str, printer_id: str, status: PrinterStatus) -> None:
         key = printer_key(store_id, printer_id)
 
-        async def attempt() -> bool:
+        async def attempt() -> tuple[bool, PrinterStatus | None, PrinterStatus | None]:
+            """(written, the status before, the status now recorded)"""
             raw = await self.storage.get(Kind.PRINTER, key)
+            old: PrinterStatus | None = None
             if raw is not None:
                 old = PrinterRecord.model_validate_json(raw.doc).status
                 if old.same_condition(status):
-                    return False
+                    return False, None, old
             elif not await self._configured(store_id, printer_id):
                 log.info("store=%s: status of unknown printer %r ignored", store_id, printer_id)
-                return False
+                return False, None, None
             rec = PrinterRecord(store_id=store_id, printer_id=printer_id, status=status)
             version = (raw.version if raw else 0) + 1
             await self.storage.commit(store_id, Tx([put(Kind.PRINTER, key, rec, version)]))
-            return True
+            return True, old, status
 
-        if await retrying(attempt):
+        written, old, current = await retrying(attempt)
+        if current is not None:
+            await self._printer_event(store_id, printer_id, written, old, current)
+        if written:
             log.info("printer store=%s printer=%s state=%s", store_id, printer_id, status.state)
             self.publish_hq(
                 HqPrinterStatus(store_id=store_id, printer_id=printer_id, status=status)
             )
+
+    async def _printer_event(
+        self,
+        store_id: str,
+        printer_id: str,
+        written: bool,
+        old: PrinterStatus | None,
+        new: PrinterStatus,
+    ) -> None:
+        """``printer.alert`` when a printer gets into a problem state (or another one),
+        ``printer.recovered`` when it is ready again after one. A status sent again (no
+        change) queues its alert again under the same id: kept once."""
+        if self.webhooks is None:
+            return
+        problem = new.state in PROBLEM_STATES
+        if problem and (not written or old is None or not old.same_condition(new)):
+            type_ = EventType.PRINTER_ALERT
+        elif written and new.state is PrinterState.READY and old is not None:
+            if old.state not in PROBLEM_STATES:
+                return
+            type_ = EventType.PRINTER_RECOVERED
+        else:
+            return
+        if not self.webhooks.wanted(type_, store_id):
+            return
+        data: dict[str, Any] = {
+            "printer_id": printer_id,
+            "state": new.state.value,
+            "reasons": list(new.reasons),
+            "detail": new.detail,
+            "since": new.since.isoformat(),
+        }
+        if type_ is EventType.PRINTER_RECOVERED and old is not None:
+            data["previous_state"] = old.state.value
+            data["previous_reasons"] = list(old.reasons)
+        key = f"{printer_id}\x1f{new.state.value}\x1f{new.since.isoformat()}"
+        await self.webhooks.emit(type_, store_id, key, new.since, data)
 
     async def _configured(self, store_id: str, printer_id: str) -> bool:
         """A store token may only report printers its config names: another id would

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from broker.clock import Now, system_now
 from broker.errors import StorageError
 from broker.orders import expo_entry, put, retrying, ticket_entry, ticket_put
-from broker.records import MAX_REFS, TicketRecord
+from broker.records import MAX_REFS, OrderRecord, TicketRecord
 from broker.storage import Kind, NewEntry, Put, Storage, Tx
 from kitchen.actions import apply_action, check_serves, check_station, serve
 from kitchen.errors import ActionRefused, StaleVersion
@@ -25,7 +26,11 @@ from kitchen.expo import OPEN_STATES, with_ticket
 from protocol.errors import TransitionError
 from protocol.messages.common import ErrorCode
 from protocol.messages.kds import KdsAck, KdsAction, KdsError, Serve
-from protocol.tickets import ExpoOrder, Ticket
+from protocol.tickets import ExpoOrder, ExpoState, Ticket, TicketOrder, TicketState
+from protocol.webhooks import EventType
+
+if TYPE_CHECKING:
+    from broker.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +45,12 @@ class Station:
 
 
 class Kitchen:
-    def __init__(self, storage: Storage, now: Now = system_now) -> None:
+    def __init__(
+        self, storage: Storage, now: Now = system_now, webhooks: Webhooks | None = None
+    ) -> None:
         self.storage = storage
         self.now = now
+        self.webhooks = webhooks
 
     async def act(self, station: Station, action: KdsAction) -> KdsReply:
         try:
@@ -65,7 +73,8 @@ class Kitchen:
         rec = TicketRecord.model_validate_json(raw.doc)
         ticket = rec.ticket
         check_station(ticket, station.station_id, station.expo)
-        if action.ref in rec.refs:
+        if action.ref in rec.refs:  # sent again: queue its event again (kept once)
+            await self._ready_without_expo(ticket)
             return KdsAck(ref=action.ref, ticket=ticket)
         if action.version != ticket.version:
             return _conflict(action.ref, ticket, None)
@@ -81,6 +90,7 @@ class Kitchen:
         entries: list[NewEntry] = [ticket_entry(new)]
         await self._roll_up(new, puts, entries)
         await self.storage.commit(station.store_id, Tx(puts, entries))
+        await self._ready_without_expo(new)
         return KdsAck(ref=action.ref, ticket=new)
 
     async def _roll_up(self, ticket: Ticket, puts: list[Put], entries: list[NewEntry]) -> None:
@@ -108,13 +118,58 @@ class Kitchen:
         except ActionRefused as exc:
             return KdsError(ref=action.ref, code=exc.code, message=exc.message, order=expo)
         if new is None:
+            if expo.state is ExpoState.SERVED:  # served already: its event was queued
+                await self._ready(expo.store_id, expo.order_id, expo.order, None)
             return KdsAck(ref=action.ref, order=expo)
         tx = Tx(
             [put(Kind.EXPO, action.order_id, new, raw.version + 1, live=False)],
             [expo_entry(new, station.station_id)],
         )
         await self.storage.commit(station.store_id, tx)
+        await self._ready(new.store_id, new.order_id, new.order, None)
         return KdsAck(ref=action.ref, order=new)
+
+    # -- order.ready (docs/webhooks.md) --------------------------------------------------
+    async def _ready_without_expo(self, ticket: Ticket) -> None:
+        """Where the store has no expo, an order is ready once every station's ticket
+        is (voided ones aside); with an expo, once expo bumps it (``_serve``)."""
+        if ticket.state is not TicketState.READY or not self._wants_ready(ticket.store_id):
+            return
+        if await self.storage.get(Kind.EXPO, ticket.order_id, ticket.store_id) is not None:
+            return
+        raw = await self.storage.get(Kind.ORDER, ticket.order_id, ticket.store_id)
+        if raw is None:
+            return
+        ids = list(OrderRecord.model_validate_json(raw.doc).tickets.values())
+        records = await self.storage.get_many(Kind.TICKET, ids, ticket.store_id)
+        states = [
+            TicketRecord.model_validate_json(r.doc).ticket.state for r in records if r is not None
+        ]
+        live = [s for s in states if s is not TicketState.VOIDED]
+        if live and all(s is TicketState.READY for s in live):
+            await self._ready(ticket.store_id, ticket.order_id, ticket.order, ids)
+
+    def _wants_ready(self, store_id: str) -> bool:
+        return self.webhooks is not None and self.webhooks.wanted(EventType.ORDER_READY, store_id)
+
+    async def _ready(
+        self, store_id: str, order_id: str, order: TicketOrder, tickets: list[str] | None
+    ) -> None:
+        if self.webhooks is None or not self._wants_ready(store_id):
+            return
+        now = self.now()
+        data = {
+            "order_id": order_id,
+            "external_id": order.external_id,
+            "channel": order.channel,
+            "service": order.service.value,
+            "pickup_code": order.pickup_code,
+            "table": order.table,
+            "ready_at": now.isoformat(),
+            "by": "stations" if tickets is not None else "expo",
+        }
+        # once per order: a recall and a second bump do not make the order ready again
+        await self.webhooks.emit(EventType.ORDER_READY, store_id, order_id, now, data)
 
 
 def _conflict(ref: str, ticket: Ticket | None, order: ExpoOrder | None) -> KdsError:

@@ -42,6 +42,12 @@ class Metrics:
             registry=r,
         )
 
+        self.webhooks = Counter(
+            "passline_webhook_attempts_total",
+            "Webhook delivery attempts by outcome (delivered, failed, dead)",
+            ["outcome"],
+            registry=r,
+        )
         self.gc_pauses = Histogram(
             "passline_gc_pause_seconds",
             "Pauses of the cyclic garbage collector by generation (the loop waits meanwhile)",

@@ -18,13 +18,14 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.auth import MAX_TTL_S, Claims, Scope, TokenCache, bearer
-from broker.errors import BrokerError, RateLimited, StorageError
+from broker.errors import BrokerError, NotFound, RateLimited, StorageError
 from broker.fleet import FleetState
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.revocation import Revocations
 from broker.storage import Backend
+from broker.webhooks import Webhooks
 from protocol.config import StoreConfig
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 from protocol.rest import (
@@ -47,6 +48,14 @@ from protocol.rest import (
     with_paths,
 )
 from protocol.status import PrinterState
+from protocol.webhooks import (
+    Delivery,
+    ReplayRequest,
+    ReplayResult,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +122,7 @@ class Api:
         self.tokens = tokens
         self.ingest = ingest
         self.revocations = revocations
+        self.webhooks: Webhooks | None = None
 
     # -- auth ------------------------------------------------------------------------------
     # async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool.
@@ -284,6 +294,8 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         result = RevokeResult(jti=body.jti, until=datetime.fromtimestamp(until, UTC))
         return json_response(result)
 
+    _webhook_routes(app, api, hq)
+
     @app.get("/v1/printers", response_model=list[PrinterView])
     async def printers(
         request: Request,
@@ -333,6 +345,60 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
     _static(app, static_dir)
     _openapi_with(app, {"Order": Order})
     return app
+
+
+def _webhook_routes(app: FastAPI, api: Api, hq: Any) -> None:
+    """Subscriptions, their delivery logs and replays (DESIGN.md §8.4, docs/webhooks.md)."""
+
+    def hooks() -> Webhooks:
+        if api.webhooks is None:
+            raise StorageError("webhooks are not running on this broker")
+        return api.webhooks
+
+    def known(webhook_id: str) -> Webhooks:
+        webhooks = hooks()
+        if webhooks.get(webhook_id) is None:
+            raise NotFound(f"no webhook {webhook_id!r}")
+        return webhooks
+
+    @app.post("/v1/webhooks", status_code=201, response_model=WebhookCreated)
+    async def add_webhook(body: WebhookCreate, claims: Claims = hq) -> Response:
+        created = await hooks().create(body)
+        log.info("webhook %s added by %s", created.webhook_id, claims.sub)
+        return json_response(WebhookCreated(webhook_id=created.webhook_id), 201)
+
+    @app.get("/v1/webhooks", response_model=list[Webhook])
+    async def list_webhooks(claims: Claims = hq) -> Response:
+        return Response(
+            "[" + ",".join(w.model_dump_json() for w in hooks().views()) + "]",
+            media_type="application/json",
+        )
+
+    @app.delete("/v1/webhooks/{webhook_id}", status_code=204)
+    async def delete_webhook(webhook_id: IdParam, claims: Claims = hq) -> Response:
+        if not await hooks().delete(webhook_id):
+            raise NotFound(f"no webhook {webhook_id!r}")
+        return Response(status_code=204)
+
+    @app.get("/v1/webhooks/{webhook_id}/deliveries", response_model=list[Delivery])
+    async def deliveries(
+        webhook_id: IdParam,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+        claims: Claims = hq,
+    ) -> Response:
+        """The newest deliveries first: event id, status, attempts, last error."""
+        found = await known(webhook_id).deliveries(webhook_id, limit)
+        return Response(
+            "[" + ",".join(d.model_dump_json() for d in found) + "]",
+            media_type="application/json",
+        )
+
+    @app.post("/v1/webhooks/{webhook_id}/replay", response_model=ReplayResult)
+    async def replay(
+        webhook_id: IdParam, body: ReplayRequest | None = None, claims: Claims = hq
+    ) -> Response:
+        n = await known(webhook_id).replay(webhook_id, body or ReplayRequest())
+        return json_response(ReplayResult(replayed=n))
 
 
 def _body_schema(name: str) -> dict[str, Any]:

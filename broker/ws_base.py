@@ -16,6 +16,7 @@ from broker.kds_actions import Kitchen
 from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.storage import Backend
+from broker.webhooks import Webhooks
 from protocol.close_codes import CloseCode
 
 STORE_PATH, KDS_PATH, HQ_PATH = "/v1/ws/store", "/v1/ws/kds", "/v1/ws/hq"
@@ -34,6 +35,7 @@ class Services:
     fleet: FleetState
     kitchen: Kitchen
     metrics: Metrics
+    webhooks: Webhooks
     now: Now = system_now
     """The wall clock (``broker/clock.py``): every timestamp the broker writes."""
 

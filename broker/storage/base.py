@@ -26,6 +26,7 @@ from typing import Protocol
 
 from broker.storage.denylist import DenyList
 from broker.storage.leases import InProcessLeases, Leases
+from broker.storage.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,8 @@ class Backend(Storage, Wakeups, Leases, Protocol):
     """Other broker nodes use the same data (redis): presence is not this node's alone."""
     node_id: str
     denylist: DenyList
+    outbox: Outbox
+    """Webhook subscriptions and deliveries (``storage.outbox``)."""
     """Revoked token ids, shared by every node on the same data (``storage.denylist``)."""
 
 

@@ -25,6 +25,7 @@ from broker.storage.base import (
     of_store,
 )
 from broker.storage.denylist import DenyList, MemoryDenyList
+from broker.storage.outbox import Outbox, SqliteOutbox
 
 
 def new_epoch() -> str:
@@ -62,6 +63,7 @@ class MemoryStorage(InProcess):
         self._listener: Listener | None = None
         self._closed = False
         self.denylist: DenyList = MemoryDenyList()
+        self.outbox: Outbox = SqliteOutbox(":memory:")
 
     # -- Storage -------------------------------------------------------------------------
     async def commit(self, store_id: str, tx: Tx) -> Committed:
@@ -112,6 +114,7 @@ class MemoryStorage(InProcess):
 
     async def aclose(self) -> None:
         self._closed = True
+        await self.outbox.close()
 
     # -- Wakeups -------------------------------------------------------------------------
     async def ping(self) -> None:

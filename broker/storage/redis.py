@@ -21,7 +21,8 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
 - ``P:stores`` set of store ids; ``P:hq`` stream of HQ deltas; ``P:nodes`` sorted set of
   live broker nodes (score: when the node's heartbeat expires);
 - ``P:denied`` sorted set of revoked token ids (score: until when), ``P:denied:n`` its
-  change mark (``broker.storage.denylist``).
+  change mark (``broker.storage.denylist``);
+- ``P:{wh}:…`` webhook subscriptions and deliveries (``broker.storage.outbox``).
 
 Orders, tickets, jobs and expo roll-ups expire ``record_ttl_s`` after their last write
 (default 7 days: also the idempotency window of ``POST /v1/orders``); config, link and
@@ -70,6 +71,7 @@ from broker.storage.base import (
 )
 from broker.storage.denylist import DenyList, RedisDenyList
 from broker.storage.leases import RELEASED_TTL_S, Holder, TakeoverListener
+from broker.storage.outbox import Outbox, RedisOutbox
 from broker.storage.redis_commit import COMMIT_LUA, FLEET_KINDS, UNINDEXED_LIVE, Layout, commit_args
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,7 @@ class RedisStorage:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.denylist: DenyList = RedisDenyList(lambda: self.redis, self._k("denied"))
+        self.outbox: Outbox = RedisOutbox(lambda: self.redis, self.prefix)
         self.stats = {"batches": 0.0, "commits": 0.0, "busy_s": 0.0, "wakeups": 0.0}
 
     # -- life cycle --------------------------------------------------------------------------

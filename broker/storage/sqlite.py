@@ -46,6 +46,7 @@ from broker.storage.base import (
 from broker.storage.denylist import SQLITE_SCHEMA as DENYLIST_SCHEMA
 from broker.storage.denylist import DenyList, MemoryDenyList, SqliteDenyList
 from broker.storage.memory import new_epoch
+from broker.storage.outbox import Outbox, SqliteOutbox
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class SqliteStorage(InProcess):
         self.denylist: DenyList = (
             MemoryDenyList() if self._path == ":memory:" else SqliteDenyList(self._path)
         )
+        self.outbox: Outbox = SqliteOutbox(self._path, synchronous)
         self.group_sizes: list[int] = []  # recent group commit sizes, for tests
         self.stats = {
             "groups": 0.0,
@@ -237,6 +239,7 @@ class SqliteStorage(InProcess):
             if conn is not None:
                 conn.close()
         await self.denylist.close()
+        await self.outbox.close()
 
     # -- Wakeups -------------------------------------------------------------------------
     async def ping(self) -> None:
