@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.auth import MAX_TTL_S, Claims, Scope, TokenCache, bearer
+from broker.channels import ADAPTERS, DeliveryPlatformOrder
 from broker.errors import BrokerError, NotFound, RateLimited, StorageError
 from broker.fleet import FleetState
 from broker.limits import RateLimiter
@@ -210,6 +211,27 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         status, result = await api.submit_one(claims, order)
         return json_response(result, status)
 
+    @app.post(
+        "/v1/channels/{adapter}/orders",
+        openapi_extra=_body_schema("DeliveryPlatformOrder"),
+        status_code=202,
+        response_model=SubmitResult,
+        responses={200: {"model": SubmitResult}},
+    )
+    async def channel_order(
+        request: Request,
+        adapter: Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT)],
+        claims: Claims = ingest,
+    ) -> Response:
+        """A sales channel's own order payload, mapped by its adapter (docs/channels.md);
+        answered as ``POST /v1/orders`` answers the ``Order`` it maps to."""
+        found = ADAPTERS.get(adapter)
+        if found is None:
+            raise NotFound(f"no channel adapter {adapter!r}: try one of {sorted(ADAPTERS)}")
+        api.limit(claims)
+        status, result = await api.submit_one(claims, found.order(await request.body()))
+        return json_response(result, status)
+
     @app.post("/v1/orders:batch", status_code=207, response_model=BatchResponse)
     async def batch(body: BatchRequest, claims: Claims = ingest) -> Response:
         api.limit(claims, len(body.orders))
@@ -343,7 +365,7 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     _static(app, static_dir)
-    _openapi_with(app, {"Order": Order})
+    _openapi_with(app, {"Order": Order, "DeliveryPlatformOrder": DeliveryPlatformOrder})
     return app
 
 
