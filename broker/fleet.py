@@ -530,6 +530,8 @@ class FleetState:
                     queued=len(jobs) - held,
                     held=held,
                     config_version=config.version,
+                    ring=config.ring,
+                    releases=config.releases,
                 )
             )
         return views

@@ -13,13 +13,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from broker.clock import Now, system_now
 from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from broker.records import MAX_REFS, JobProgress, JobRecord, OrderRecord, TicketRecord
 from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
+from broker.storage.base import ROLLOUT_STORE
 from kitchen.amend import amended, plan_amend, plan_cancel, plan_reprint
 from kitchen.errors import Refused
 from kitchen.expo import expo_roll_up
@@ -29,6 +30,7 @@ from protocol.ids import order_id_for
 from protocol.jobs import Job, JobState, JobTransitionRecord
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 from protocol.rest import ConfigResult, JobView, OrderView, SubmitResult
+from protocol.rollout import Release, compose
 from protocol.tickets import ExpoOrder, Ticket, TicketState
 
 #: Which stores' orders and jobs the caller may see (``Claims.may_read_store``). The others
@@ -126,20 +128,65 @@ class Orders:
         return self.configs.offer(store_id, config, sent)
 
     async def put_config(self, store_id: str, body: StoreConfig) -> ConfigResult:
+        """HQ's config for the store (its base) and the config the store runs: the base
+        with the active releases that reach its ring (docs/rollout.md)."""
+        releases = await self.releases()
+
         async def attempt() -> ConfigResult:
-            rec = await self.storage.get(Kind.CONFIG, store_id)
-            version = (rec.version if rec else 0) + 1
-            config = VersionedStoreConfig(**body.model_dump(), store_id=store_id, version=version)
-            entry = NewEntry(EntryKind.CONFIG, config.model_dump_json())
-            sent = self.configs.clock()
-            await self.storage.commit(
-                store_id, Tx([put(Kind.CONFIG, store_id, config, version)], [entry])
-            )
-            self.configs.offer(store_id, config, sent)
-            log.info("config store=%s version=%d", store_id, version)
+            version = await self.write_config(store_id, body, releases, base_too=True)
+            assert version is not None
             return ConfigResult(store_id=store_id, version=version)
 
         return await retrying(attempt)
+
+    async def releases(self) -> list[Release]:
+        found = await self.storage.scan(ROLLOUT_STORE, Kind.RELEASE, live_only=False)
+        return [Release.model_validate_json(r.doc) for r in found]
+
+    async def base_config(self, store_id: str) -> StoreConfig | None:
+        """The config as HQ put it (before releases); a config written before releases
+        existed is its own base."""
+        raw = await self.storage.get(Kind.BASE, store_id, store_id)
+        if raw is not None:
+            return StoreConfig.model_validate_json(raw.doc)
+        raw = await self.storage.get(Kind.CONFIG, store_id, store_id)
+        if raw is None:
+            return None
+        config = VersionedStoreConfig.model_validate_json(raw.doc)
+        return StoreConfig(**config.model_dump(exclude={"store_id", "version", "releases"}))
+
+    async def write_config(
+        self, store_id: str, base: StoreConfig, releases: list[Release], base_too: bool
+    ) -> int | None:
+        """Write the store's config composed from ``base`` and ``releases`` (and ``base``
+        itself with ``base_too``); the new version, or None when nothing changed."""
+        try:
+            composed, applied = compose(base, releases)
+        except ValidationError as exc:
+            errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+            raise InvalidRequest(
+                f"store {store_id!r}: the releases it is in make this config invalid", errors
+            ) from None
+        rec = await self.storage.get(Kind.CONFIG, store_id)
+        version = (rec.version if rec else 0) + 1
+        config = VersionedStoreConfig(
+            **composed.model_dump(), store_id=store_id, version=version, releases=tuple(applied)
+        )
+        puts = []
+        if base_too:
+            old = await self.storage.get(Kind.BASE, store_id, store_id)
+            puts.append(put(Kind.BASE, store_id, base, (old.version if old else 0) + 1))
+        elif rec is not None:
+            current = VersionedStoreConfig.model_validate_json(rec.doc)
+            if current.model_dump(exclude={"version"}) == config.model_dump(exclude={"version"}):
+                return None
+        puts.append(put(Kind.CONFIG, store_id, config, version))
+        entry = NewEntry(EntryKind.CONFIG, config.model_dump_json())
+        sent = self.configs.clock()
+        await self.storage.commit(store_id, Tx(puts, [entry]))
+        self.configs.offer(store_id, config, sent)
+        log.info("config store=%s version=%d releases=%s", store_id, version, applied)
+        return version
 
     async def require_config(self, store_id: str) -> VersionedStoreConfig:
         config = await self.config(store_id)

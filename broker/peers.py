@@ -181,7 +181,7 @@ class StorePeer(Peer):
         self._report_ack_due = False
 
     def deliver(self, entry: Entry) -> None:
-        frame = store_frame(entry)
+        frame = store_frame(entry, self.session.protocol)
         if frame is not None:
             self.offer(frame, entry)
 

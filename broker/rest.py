@@ -25,6 +25,7 @@ from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.revocation import Revocations
+from broker.rollout import Rollout
 from broker.storage import Backend
 from broker.webhooks import Webhooks
 from protocol.config import StoreConfig
@@ -48,6 +49,7 @@ from protocol.rest import (
     validation_detail,
     with_paths,
 )
+from protocol.rollout import Promotion, Release, ReleaseCreate, RingView
 from protocol.status import PrinterState
 from protocol.webhooks import (
     Delivery,
@@ -124,6 +126,7 @@ class Api:
         self.ingest = ingest
         self.revocations = revocations
         self.webhooks: Webhooks | None = None
+        self.rollout = Rollout(storage, orders, orders.now)
 
     # -- auth ------------------------------------------------------------------------------
     # async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool.
@@ -317,6 +320,7 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
         return json_response(result)
 
     _webhook_routes(app, api, hq)
+    _rollout_routes(app, api, hq)
 
     @app.get("/v1/printers", response_model=list[PrinterView])
     async def printers(
@@ -421,6 +425,41 @@ def _webhook_routes(app: FastAPI, api: Api, hq: Any) -> None:
     ) -> Response:
         n = await known(webhook_id).replay(webhook_id, body or ReplayRequest())
         return json_response(ReplayResult(replayed=n))
+
+
+def _rollout_routes(app: FastAPI, api: Api, hq: Any) -> None:
+    """Gray release by store ring (docs/rollout.md)."""
+
+    def many(items: list[Any]) -> Response:
+        body = "[" + ",".join(i.model_dump_json() for i in items) + "]"
+        return Response(body, media_type="application/json")
+
+    @app.post("/v1/releases", status_code=201, response_model=Release)
+    async def stage(body: ReleaseCreate, claims: Claims = hq) -> Response:
+        release = await api.rollout.stage(body)
+        log.info("release %s staged by %s", body.release_id, claims.sub)
+        return json_response(release, 201)
+
+    @app.get("/v1/releases", response_model=list[Release])
+    async def releases(claims: Claims = hq) -> Response:
+        return many(await api.rollout.views())
+
+    @app.get("/v1/releases/{release_id}", response_model=Release)
+    async def release(release_id: IdParam, claims: Claims = hq) -> Response:
+        return json_response(await api.rollout.get(release_id))
+
+    @app.post("/v1/releases/{release_id}/promote", response_model=Release)
+    async def promote(release_id: IdParam, body: Promotion, claims: Claims = hq) -> Response:
+        return json_response(await api.rollout.promote(release_id, body))
+
+    @app.post("/v1/releases/{release_id}/rollback", response_model=Release)
+    async def rollback(release_id: IdParam, claims: Claims = hq) -> Response:
+        return json_response(await api.rollout.rollback(release_id))
+
+    @app.get("/v1/rings", response_model=list[RingView])
+    async def rings(claims: Claims = hq) -> Response:
+        """Each ring's stores, the store client versions they run, the releases on it."""
+        return many(await api.rollout.rings())
 
 
 def _body_schema(name: str) -> dict[str, Any]:

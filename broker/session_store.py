@@ -6,6 +6,7 @@ It never touches a socket or the clock (times are passed in). ``ws.py`` pumps it
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ import msgpack
 
 from broker.storage import Entry, EntryKind, StreamSlice
 from protocol.close_codes import CloseCode
-from protocol.messages.store import Hello
-from protocol.version import SUPPORTED_PROTOCOLS
+from protocol.compat import config_for, job_for
+from protocol.messages.store import Hello, Welcome
+from protocol.version import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS
 
 MAX_UNACKED = 10_000  # sent jobs remembered until acked; older ones stay "sent"
 FRAME_KEY = "store"
@@ -47,6 +49,26 @@ def check_hello(hello: Hello, token_store: str | None) -> Refusal | None:
     return None
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """``0.9.1`` (or ``passline-store/0.9.1-rc1``) as (0, 9, 1); () when there is none."""
+    found = re.search(r"(\d+(?:\.\d+)*)", version.rsplit("/", 1)[-1])
+    return tuple(int(p) for p in found.group(1).split(".")) if found else ()
+
+
+def too_old(client_version: str, minimum: str) -> Refusal | None:
+    """A client older than the store's ``min_client_version`` (docs/rollout.md)."""
+    want = version_key(minimum)
+    have = version_key(client_version)
+    width = max(len(want), len(have))
+    if have and have + (0,) * (width - len(have)) >= want + (0,) * (width - len(want)):
+        return None
+    return Refusal(
+        CloseCode.PROTOCOL_UNSUPPORTED,
+        f"store client {client_version[:30]} is older than {minimum}, the oldest this store "
+        "takes: upgrade it",
+    )
+
+
 def recovery(hello: Hello, stream: StreamSlice) -> Resume:
     """DESIGN.md §4 (Centrifugo rule): replay if same epoch and history is still there."""
     pos = hello.resume
@@ -57,22 +79,34 @@ def recovery(hello: Hello, stream: StreamSlice) -> Resume:
     return Resume.REPLAY
 
 
-def store_frame(entry: Entry) -> bytes | None:
-    """The msgpack frame of an entry for the store client (encoded once per entry)."""
+def store_frame(entry: Entry, protocol: int = PROTOCOL_VERSION) -> bytes | None:
+    """The msgpack frame of an entry for a store client speaking ``protocol`` (encoded
+    once per entry and protocol)."""
     if entry.kind not in (EntryKind.JOB, EntryKind.CANCEL, EntryKind.CONFIG):
         return None
-    cached = entry.frames.get(FRAME_KEY)
+    key = FRAME_KEY if protocol >= PROTOCOL_VERSION else f"{FRAME_KEY}/{protocol}"
+    cached = entry.frames.get(key)
     if isinstance(cached, bytes):
         return cached
     body = json.loads(entry.payload)
     if entry.kind is EntryKind.JOB:
-        msg = {"type": "job", "offset": entry.offset, "job": body}
+        msg = {"type": "job", "offset": entry.offset, "job": job_for(protocol, body)}
     elif entry.kind is EntryKind.CANCEL:
         msg = {"type": "cancel", "offset": entry.offset, "job_id": body["job_id"]}
     else:
-        msg = {"type": "config", "offset": entry.offset, "config": body}
+        msg = {"type": "config", "offset": entry.offset, "config": config_for(protocol, body)}
     frame: bytes = msgpack.packb(msg, use_bin_type=True)
-    entry.frames[FRAME_KEY] = frame
+    entry.frames[key] = frame
+    return frame
+
+
+def welcome_frame(welcome: Welcome, protocol: int) -> bytes:
+    """``welcome`` for a client speaking ``protocol`` (``protocol.compat``)."""
+    data = welcome.model_dump(mode="json")
+    if data.get("config") is not None:
+        data["config"] = config_for(protocol, data["config"])
+    data["jobs"] = [job_for(protocol, j) for j in data.get("jobs", ())]
+    frame: bytes = msgpack.packb(data, use_bin_type=True)
     return frame
 
 
@@ -110,7 +144,9 @@ def _created(job: SnapshotJob) -> datetime:
 
 
 def snapshot_pages(
-    jobs: Iterable[SnapshotJob], page_bytes: int = SNAPSHOT_PAGE_BYTES
+    jobs: Iterable[SnapshotJob],
+    page_bytes: int = SNAPSHOT_PAGE_BYTES,
+    protocol: int = PROTOCOL_VERSION,
 ) -> Iterator[tuple[bytes, list[str]]]:
     """``snapshot`` frames of at most ``page_bytes`` each (one job per page at least),
     with the job ids each holds."""
@@ -120,7 +156,7 @@ def snapshot_pages(
     ids: list[str] = []
     size = len(head) + 16
     for job in jobs:
-        packed = packer.pack(job.job)
+        packed = packer.pack(job_for(protocol, job.job))
         if page and size + len(packed) > page_bytes:
             yield _page(packer, head, page), ids
             page, ids, size = [], [], len(head) + 16
@@ -138,8 +174,10 @@ def _page(packer: msgpack.Packer, head: bytes, jobs: list[bytes]) -> bytes:
 class StoreSession:
     """What the broker remembers about one store link between messages."""
 
-    def __init__(self, store_id: str) -> None:
+    def __init__(self, store_id: str, protocol: int = PROTOCOL_VERSION) -> None:
         self.store_id = store_id
+        self.protocol = protocol
+        """The protocol the client announced: what it is sent (``protocol.compat``)."""
         self.unacked: deque[tuple[int, str, datetime]] | None = None  # while jobs are unacked
         self.acked = 0
         self.last_sent = 0

@@ -32,6 +32,8 @@ from broker.session_store import (
     snapshot_jobs,
     snapshot_pages,
     store_frame,
+    too_old,
+    welcome_frame,
 )
 from broker.storage import EntryKind, Kind, StreamSlice
 from broker.storage.leases import RELEASE_WAIT_S, Holder
@@ -85,7 +87,13 @@ class StoreEndpoint:
         if refusal is not None:
             raise Refused(refusal.code, refusal.reason)
         store_id = hello.store_id
-        session = StoreSession(store_id)
+        config = await self.s.orders.config(store_id)
+        if config is not None and config.min_client_version is not None:
+            refusal = too_old(hello.client_version, config.min_client_version)
+            if refusal is not None:
+                log.warning("store=%s: %s", store_id, refusal.reason)
+                raise Refused(refusal.code, refusal.reason)
+        session = StoreSession(store_id, hello.protocol)
         peer = StorePeer(session, conn, tasks, self.ws.opts, f"{STORE_PATH} store={store_id}")
         peer.claims = claims
         holder = Holder(self.s.storage.node_id, peer.link_id, hello.client_id)
@@ -154,7 +162,7 @@ class StoreEndpoint:
         if mode is Resume.REPLAY:
             assert hello.resume is not None
             welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config, now=now)
-            await conn.send(encode_msgpack(welcome))
+            await conn.send(welcome_frame(welcome, session.protocol))
             await self._replay_store(conn, session, hello.resume.offset, head)
         else:
             welcome = Welcome(
@@ -181,8 +189,8 @@ class StoreEndpoint:
         if hello.resume is None:
             await self._spool_lost(store_id, [j for j in jobs if j.state in NOT_RESENT], now)
         jobs = [j for j in jobs if j.state not in NOT_RESENT]
-        await conn.send(encode_msgpack(welcome))
-        for frame, ids in snapshot_pages(jobs):
+        await conn.send(welcome_frame(welcome, session.protocol))
+        for frame, ids in snapshot_pages(jobs, protocol=session.protocol):
             await conn.send(frame)
             for job_id in ids:
                 session.sent_job(welcome.offset, job_id, now)
@@ -224,7 +232,7 @@ class StoreEndpoint:
             for entry in got.entries:
                 if entry.offset > head:
                     return
-                frame = store_frame(entry)
+                frame = store_frame(entry, session.protocol)
                 if frame is not None:
                     await conn.send(frame)
                     session.sent(entry, self.s.now())

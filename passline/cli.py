@@ -18,6 +18,7 @@ LAZY_COMMANDS = {
     "printer-sim": "passline.cmd_printer_sim:printer_sim",
     "demo": "passline.cmd_demo:demo",
     "stores": "passline.cmd_stores:stores",
+    "rollout": "passline.cmd_rollout:rollout",
 }
 
 

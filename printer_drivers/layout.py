@@ -16,6 +16,7 @@ from typing import Literal
 from printer_drivers import commands as cmd
 from printer_drivers import text as tx
 from printer_drivers.profile import RenderProfile
+from protocol.config import ChitStyle
 
 Align = Literal["left", "center", "right"]
 QR_MODULE_DOTS = 6
@@ -38,8 +39,10 @@ NORMAL = Style()
 class Chit:
     """Builds one chit's bytes for one profile; ``bytes()`` when done."""
 
-    def __init__(self, profile: RenderProfile) -> None:
+    def __init__(self, profile: RenderProfile, look: ChitStyle | None = None) -> None:
         self.profile = profile
+        self.look = look or ChitStyle()
+        """The store's chit layout (``StoreConfig.chit``): what the templates vary."""
         self._out: list[bytes] = []
         self._raw = self._out.append
         self._style = NORMAL

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from printer_drivers.layout import Chit, Style
 from printer_drivers.profile import RenderProfile
+from protocol.config import ChitStyle
 from protocol.jobs import DocLine, TicketDoc
 from protocol.orders import Priority, Service, Template
 from protocol.tickets import LineChangeKind
@@ -72,7 +73,10 @@ def notices(chit: Chit, doc: TicketDoc) -> None:
 
 
 def heading(chit: Chit, doc: TicketDoc, title: str | None = None) -> None:
-    """Station, big order number, channel and service, RUSH, who and when."""
+    """The store's header line, station, big order number, channel and service, RUSH,
+    who and when."""
+    if chit.look.header:
+        chit.text(chit.look.header, CENTER_BOLD)
     notices(chit, doc)
     if title:
         chit.banner(title, CENTER_BIG)
@@ -109,7 +113,7 @@ def item(chit: Chit, line: DocLine, prefix: str = "") -> None:
     """``2 x Name`` in tall type, then indented modifiers, note and allergens."""
     head = f"{prefix} " if prefix else ""
     head += f"{line.qty} x "
-    chit.text(head + line.name, TALL, hang=min(len(head), 8))
+    chit.text(head + line.name, BIG if chit.look.big_items else TALL, hang=min(len(head), 8))
     for modifier in line.modifiers:
         chit.text(f"- {modifier}", indent=MODIFIER_INDENT, hang=MODIFIER_INDENT + 2)
     if line.note:
@@ -215,11 +219,12 @@ TEMPLATES: dict[Template, Callable[[Chit, TicketDoc], None]] = {
 }
 
 
-def render(doc: TicketDoc, profile: RenderProfile) -> bytes:
+def render(doc: TicketDoc, profile: RenderProfile, look: ChitStyle | None = None) -> bytes:
     """The chit for ``doc.template``, from ESC @ to the cut; one copy (callers repeat it).
+    ``look`` is the store's chit layout (header line, item size); none: the standard one.
 
     Same input, same bytes: nothing here reads the clock or the network.
     """
-    chit = Chit(profile)
+    chit = Chit(profile, look)
     TEMPLATES[doc.template](chit, doc)
     return chit.bytes()

@@ -34,6 +34,20 @@ class PrinterConfig(Frozen):
     """Printer that takes this one's held jobs after ``failover_after_s``."""
 
 
+#: A store client release, ``0.9.0``: what ``min_client_version`` compares against.
+ClientVersion = Annotated[str, StringConstraints(pattern=r"^\d{1,6}(\.\d{1,6}){0,3}$")]
+
+
+class ChitStyle(Frozen):
+    """How kitchen chits look; a change here is what a chain stages to a ring first
+    (docs/rollout.md). Protocol 2 (a protocol-1 client gets the config without it)."""
+
+    header: Text | None = None
+    """A line printed above the station name on every kitchen chit ("NEW MENU WEEK")."""
+    big_items: bool = False
+    """Item lines in double width and height: read at arm's length; wraps more."""
+
+
 class StationConfig(Frozen):
     """A kitchen station: a KDS queue and optionally a chit printer."""
 
@@ -70,6 +84,13 @@ class StoreConfig(Frozen):
     receipt_printer: Ident | None = None
     default_station: Ident | None = None
     """Where lines go whose category no station lists; none means such orders get 422."""
+    ring: Ident | None = None
+    """The gray-release ring the store is in (``canary``, ``wave-1``): releases staged to
+    it apply here (docs/rollout.md). None: only releases promoted to every store."""
+    min_client_version: ClientVersion | None = None
+    """Store clients older than this are refused at ``hello`` (4502, with the reason)."""
+    chit: ChitStyle | None = None
+    """Kitchen chit layout; none: the standard one."""
     sku_routes: dict[Ident, Ident] = Field(default_factory=dict)
     """Routing overrides: sku -> station_id, applied before categories."""
     failover_after_s: int = Field(default=30, ge=1, le=86400)
@@ -122,3 +143,5 @@ class VersionedStoreConfig(StoreConfig):
 
     store_id: Ident
     version: Version
+    releases: tuple[Ident, ...] = ()
+    """The releases applied to this store's config, oldest first (docs/rollout.md)."""

@@ -21,7 +21,7 @@ from protocol.errors import ProtocolError
 from protocol.jobs import Job
 from protocol.messages.store import STORE_BROKER, PrinterStatusReport, Welcome
 from protocol.status import PrinterStatus
-from protocol.version import __version__
+from protocol.version import PROTOCOL_VERSION, __version__
 from store_client.clock import SkewedClock, shifted, system_clock
 from store_client.edge_settings import EdgeSettings
 from store_client.errors import SpoolError
@@ -58,6 +58,9 @@ class ClientSettings:
     """Test aid: this PC's clock runs this many seconds ahead (negative: behind)."""
     lan: EdgeSettings | None = None
     """``--lan HOST:PORT``: the store edge's LAN ingest (store_client/edge.py)."""
+    protocol: int = PROTOCOL_VERSION
+    """The store-link protocol to announce (an older one for a broker not yet upgraded;
+    the client also steps down by itself when a broker refuses its version)."""
 
     def urls(self) -> list[str]:
         return [_with_path(u) for u in self.broker.split(",") if u.strip()]
@@ -85,7 +88,7 @@ class StoreClient:
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
-        self.link = Link(settings.store_id, __version__, ())
+        self.link = Link(settings.store_id, __version__, (), protocol=settings.protocol)
         self._node = 0
         self.workers: dict[str, PrinterWorker] = {}
         self._worker_tasks: dict[str, asyncio.Task[None]] = {}

@@ -37,6 +37,7 @@ from protocol.messages.store import (
     StoreBrokerMessage,
     Welcome,
 )
+from protocol.version import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS
 from store_client.backoff import Backoff
 
 
@@ -104,6 +105,8 @@ class Link:
     resume: StreamPosition | None = None
     last_error: str | None = None
     client_id: str | None = None
+    protocol: int = PROTOCOL_VERSION
+    """What ``hello`` announces: this build's, or an older one a broker asked for."""
     _snapshot: set[str] = field(default_factory=set)
 
     def connected(
@@ -124,6 +127,7 @@ class Link:
             client_id=self.client_id,
             clock=clock,
             offline_orders=offline_orders,
+            protocol=self.protocol,
         )
 
     def received(self, message: StoreBrokerMessage) -> Durable | ReportsDone | None:
@@ -200,6 +204,11 @@ class Link:
 
     def _closed(self, code: int | None, reason: str) -> Reconnect:
         self.phase = Phase.DISCONNECTED
+        if code == CloseCode.PROTOCOL_UNSUPPORTED and reason.startswith("protocol "):
+            if self.protocol > min(SUPPORTED_PROTOCOLS):
+                # a broker not yet upgraded: speak the previous version to it, at once
+                self.protocol -= 1
+                return Reconnect(self.backoff.rng.uniform(0.05, 0.5), code, reason)
         if code is not None and not is_retryable(code):
             if code == CloseCode.TAKEN_OVER:
                 self.phase = Phase.STANDBY

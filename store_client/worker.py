@@ -262,7 +262,8 @@ class PrinterWorker:
                 update={"rerouted_from": original.name if original else job.printer_id}
             )
         try:
-            data = render(doc, RenderProfile.from_config(self.config)) * job.copies
+            look = self._host.config().chit
+            data = render(doc, RenderProfile.from_config(self.config), look) * job.copies
         except (RenderError, UnsupportedEncodingError) as exc:  # a config or doc problem
             await self._move(item, JobState.FAILED, f"cannot render for {self.printer_id}: {exc}")
             return

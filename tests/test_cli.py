@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from protocol.version import __version__
+from protocol.version import PROTOCOL_VERSION, __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,10 @@ def test_help_and_version() -> None:
     out = run("--help")
     assert out.returncode == 0 and "schema" in out.stdout
     out = run("--version")
-    assert out.returncode == 0 and out.stdout.strip() == f"passline {__version__} (protocol 1)"
+    assert (
+        out.returncode == 0
+        and out.stdout.strip() == f"passline {__version__} (protocol {PROTOCOL_VERSION})"
+    )
 
 
 def test_schema_writes_valid_json_schemas(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ class Kind(StrEnum):
     EXPO = "expo"  # key: order_id (only for stores with an expo station)
     PRINTER = "printer"  # key: store_id/printer_id
     LINK = "link"  # key: store_id
+    BASE = "base"  # key: store_id — the config as PUT, before releases (docs/rollout.md)
+    RELEASE = "release"  # key: release_id, store ROLLOUT_STORE
 
 
 class EntryKind(StrEnum):
@@ -53,6 +55,9 @@ class EntryKind(StrEnum):
     TICKET = "ticket"  # payload: Ticket; tag: station_id
     ORDER = "order"  # payload: ExpoOrder (expo roll-up); tag: expo station_id
 
+
+#: Where fleet-wide rollout records live: not a store id (store ids start alphanumeric).
+ROLLOUT_STORE = "_rollout"
 
 STORE_LINK_KINDS = frozenset({EntryKind.JOB, EntryKind.CANCEL, EntryKind.CONFIG})
 

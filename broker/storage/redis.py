@@ -58,6 +58,7 @@ from redis.exceptions import NoScriptError, RedisError
 from broker.errors import StorageError, VersionConflict
 from broker.storage.base import (
     DEFAULT_STREAM_MAX_LEN,
+    ROLLOUT_STORE,
     Committed,
     Entry,
     EntryKind,
@@ -252,8 +253,10 @@ class RedisStorage:
         return self._sk(store_id, "w")
 
     def _store_of(self, kind: Kind, key: str) -> str | None:
-        if kind in (Kind.CONFIG, Kind.LINK):
+        if kind in (Kind.CONFIG, Kind.LINK, Kind.BASE):
             return key
+        if kind is Kind.RELEASE:
+            return ROLLOUT_STORE
         if kind is Kind.PRINTER:
             return key.split("/", 1)[0]
         return None

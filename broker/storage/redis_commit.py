@@ -23,7 +23,7 @@ ENTRY = ("kind", "tag", "payload")
 #: ``KEYS`` per put after the store's two (``m``, ``x``).
 PUT_KEYS = ("record", "live_set", "all_set")
 
-FLEET_KINDS = frozenset({Kind.CONFIG, Kind.LINK, Kind.PRINTER})
+FLEET_KINDS = frozenset({Kind.CONFIG, Kind.LINK, Kind.PRINTER, Kind.BASE, Kind.RELEASE})
 UNINDEXED_LIVE = frozenset({Kind.ORDER})  # never scanned: no live set to grow forever
 
 

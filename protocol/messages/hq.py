@@ -48,6 +48,10 @@ class FleetStore(Frozen):
     printers: tuple[FleetPrinter, ...] = ()
     queued: int = Field(default=0, ge=0)
     held: int = Field(default=0, ge=0)
+    ring: Ident | None = None
+    """The store's gray-release ring (docs/rollout.md)."""
+    releases: tuple[Ident, ...] = ()
+    """The releases its config runs, oldest first."""
 
 
 class Fleet(Frozen):

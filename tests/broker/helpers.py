@@ -151,9 +151,10 @@ async def open_store(
     store: str = "s-001",
     resume: dict[str, Any] | None = None,
     tok: str | None = None,
+    protocol_version: int = 1,
     **kw: Any,
 ) -> tuple[ClientConnection, dict[str, Any]]:
-    """A raw store link: connect, hello, welcome."""
+    """A raw store link: connect, hello (protocol 1 unless told), welcome."""
     ws = await connect(
         f"{ep.ws}/v1/ws/store",
         subprotocols=["passline.v1.msgpack"],  # type: ignore[list-item]
@@ -167,7 +168,7 @@ async def open_store(
             "type": "hello",
             "store_id": store,
             "client_version": "test/1",
-            "protocol": 1,
+            "protocol": protocol_version,
             "resume": resume,
             "printers": [],
         },

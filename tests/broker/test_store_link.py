@@ -410,7 +410,7 @@ async def test_protocol_and_store_checks(ep: Endpoints, store: str) -> None:
         assert info.value.rcvd is not None
         return info.value.rcvd.code
 
-    assert await hello(token("store", store="s-001"), protocol=2) == 4502
+    assert await hello(token("store", store="s-001"), protocol=3) == 4502
     assert await hello(token("store", store="s-002")) == 1008  # another store's token
 
 

@@ -251,3 +251,30 @@ def test_hq_shows_a_stores_last_outage_and_the_orders_its_edge_took_meanwhile(
         assert link["online"] is True and link["last_outage"]["lan_orders"] == 3
         assert link["last_outage"]["started"] <= link["last_outage"]["ended"] == link["since"]
     assert page.js_errors == []
+
+
+def test_hq_shows_each_stores_ring_release_and_the_client_versions(
+    broker: RunningBroker, store: Store, site: Site, new_page: Any
+) -> None:
+    """Gray release on the dashboard (docs/rollout.md): which ring and releases a store
+    runs, and how many stores run which store client version."""
+    from protocol.version import __version__
+
+    config, _ = printer_config(store, site, ["Hot line"])
+    store.configure({**config, "ring": "canary"})
+    with broker.client(token("hq")) as http:
+        body = {
+            "release_id": "big-items",
+            "rings": ["canary"],
+            "patch": {"chit": {"big_items": True}},
+        }
+        assert http.post("/v1/releases", json=body).status_code == 201
+    site.store_client(broker.ws, store.store_id, token("store", store=store.store_id))
+    page = new_page(store.hq_url())
+    row = store_row(page, store.store_id)
+    expect(row.locator(".store-link")).to_contain_text("online since")
+    expect(row.locator(".store-ring")).to_have_text("ring canary · big-items")
+    versions = page.locator("#client-versions .tile")
+    expect(versions.first.locator(".l")).to_have_text(f"v{__version__}")
+    assert int(versions.first.locator(".n").inner_text()) >= 1
+    assert page.js_errors == []

@@ -132,3 +132,22 @@ def test_big_order_has_all_twenty_lines_in_course_order() -> None:
         f"{'-' * 19} Course {n} {'-' * 19}" for n in (1, 2, 3)
     ]
     assert "DUE 12:33" in lines and "Placed 12:03, revision 2" in lines
+
+
+def test_the_store_chit_layout_header_and_big_items() -> None:
+    """``StoreConfig.chit`` (docs/rollout.md): a header line on kitchen, delta and void
+    chits, item lines at double width; the standard look without it is the golden one."""
+    from protocol.config import ChitStyle
+
+    profile = RenderProfile.build("default", 80, "gb18030")
+    doc = samples.latin(Template.KITCHEN)
+    plain = render(doc, profile)
+    assert render(doc, profile, ChitStyle()) == plain
+    styled = render(doc, profile, ChitStyle(header="NEW MENU WEEK", big_items=True))
+    text = decoded_text(print_on_emulator(styled, profile))
+    assert text.splitlines()[0].strip() == "NEW MENU WEEK"
+    assert "NEW MENU WEEK" not in decoded_text(print_on_emulator(plain, profile))
+    big = b"\x1d!\x11"  # GS ! double width and height: RUSH only, then every item too
+    assert styled.count(big) == plain.count(big) + len(doc.lines)
+    receipt = samples.latin(Template.RECEIPT)
+    assert render(receipt, profile, ChitStyle(header="NEW MENU WEEK")) == render(receipt, profile)

@@ -160,3 +160,18 @@ def test_a_retry_after_from_the_broker_is_waited_out_with_a_little_jitter() -> N
     assert lk.closed(None, retry_after_s=10_000).delay_s <= 300 * 1.2  # capped
     quick = lk.closed(None, retry_after_s=0.001)  # the backoff is not shortened by it
     assert quick.delay_s >= 0.001 and quick.code is None
+
+
+def test_a_broker_that_refuses_the_protocol_gets_the_previous_one_at_once() -> None:
+    link = Link("s-001", "0.2.0", ())
+    assert link.connected(None).protocol == 2
+    again = link.closed(CloseCode.PROTOCOL_UNSUPPORTED, "protocol 2 unsupported")
+    assert again.delay_s < 1.0 and link.protocol == 1
+    assert link.connected(None).protocol == 1
+    # the oldest version refused too: no lower one; retried like any refusal
+    later = link.closed(CloseCode.PROTOCOL_UNSUPPORTED, "protocol 1 unsupported")
+    assert link.protocol == 1 and later.delay_s > 1.0
+    # too old a client is not a protocol question: the version stays
+    newer = Link("s-001", "0.2.0", ())
+    newer.closed(CloseCode.PROTOCOL_UNSUPPORTED, "store client 0.2.0 is older than 9.0")
+    assert newer.protocol == 2

@@ -298,6 +298,11 @@ Hq.prototype.renderTotals = function (all) {
       tile('offline', all.length - online, 'offline', 'stores-offline'),
     ]),
     h('div', { class: 'group' }, [h('span', { class: 'group-l', text: 'Printers' })].concat(printers)),
+    h('div', { class: 'group', id: 'client-versions' }, [h('span', { class: 'group-l', text: 'Clients' })].concat(
+      clientVersions(all).slice(0, 4).map(function (c) {
+        return h('div', { class: 'tile version' }, [h('span', { class: 'n', text: c.n.toLocaleString() }), h('span', { class: 'l', text: 'v' + c.version })]);
+      })
+    )),
   ]);
 };
 
@@ -314,6 +319,25 @@ function outageText(o) {
   var text = 'last outage ' + clock(from) + '–' + clock(to) + ' (' + age(seconds) + ')';
   if (o.lan_orders) text += ' · ' + o.lan_orders + (o.lan_orders === 1 ? ' order' : ' orders') + ' taken offline';
   return text;
+}
+
+// The store's gray-release ring and the releases its config runs (docs/rollout.md).
+function rolloutText(s) {
+  var parts = [];
+  if (s.ring) parts.push('ring ' + s.ring);
+  if (s.releases && s.releases.length) parts.push(s.releases.join(', '));
+  return parts.join(' · ');
+}
+
+// Store client versions across the fleet, most stores first: how far an upgrade got.
+function clientVersions(all) {
+  var counts = {};
+  all.forEach(function (s) {
+    var v = s.link && s.link.client_version;
+    if (v) counts[v] = (counts[v] || 0) + 1;
+  });
+  return Object.keys(counts).sort(function (a, b) { return counts[b] - counts[a] || (a < b ? -1 : 1); })
+    .map(function (v) { return { version: v, n: counts[v] }; });
 }
 
 Hq.prototype.storeRow = function (s, sev, now) {
@@ -334,6 +358,7 @@ Hq.prototype.storeRow = function (s, sev, now) {
       h('span', { class: 'store-id', text: s.store_id }),
       h('span', { class: 'store-link', text: linkText }),
       outage ? h('span', { class: 'store-outage', text: outage }) : null,
+      rolloutText(s) ? h('span', { class: 'store-ring', text: rolloutText(s) }) : null,
       h('span', { class: 'spacer' }),
       s.queued ? h('span', { class: 'q', text: s.queued + ' queued' }) : null,
       s.held ? h('span', { class: 'q held', text: s.held + ' held' }) : null,

@@ -1,0 +1,34 @@
+"""What each store-link protocol version carries (DESIGN.md §5.3, docs/rollout.md).
+
+Models refuse unknown fields, so a client built for protocol 1 would close the link on
+a config carrying a field it does not know. The broker keeps serving every protocol in
+``SUPPORTED_PROTOCOLS``: it negotiates per link (``hello.protocol``) and sends a
+protocol-1 client its documents without what protocol 2 added. A protocol-1 client
+then behaves as it always did (standard chits, no release shown).
+
+Protocol 2 (this build): store configs carry ``ring``, ``min_client_version``, ``chit``
+(the kitchen chit layout) and ``releases``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Store config fields a protocol-1 client does not know.
+P2_CONFIG_FIELDS = frozenset({"ring", "min_client_version", "chit", "releases"})
+#: Job fields a protocol-1 client does not know.
+P2_JOB_FIELDS: frozenset[str] = frozenset()
+
+
+def config_for(protocol: int, config: dict[str, Any]) -> dict[str, Any]:
+    """A store config (as JSON data) for a client speaking ``protocol``."""
+    if protocol >= 2:
+        return config
+    return {k: v for k, v in config.items() if k not in P2_CONFIG_FIELDS}
+
+
+def job_for(protocol: int, job: dict[str, Any]) -> dict[str, Any]:
+    """A job (as JSON data) for a client speaking ``protocol``."""
+    if protocol >= 2 or not P2_JOB_FIELDS:
+        return job
+    return {k: v for k, v in job.items() if k not in P2_JOB_FIELDS}
