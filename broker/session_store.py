@@ -57,8 +57,10 @@ def recovery(hello: Hello, stream: StreamSlice) -> Resume:
     return Resume.REPLAY
 
 
-def store_frame(entry: Entry) -> bytes | None:
-    """The msgpack frame of an entry for the store client (encoded once per entry)."""
+def store_frame(entry: Entry, default_timezone: str) -> bytes | None:
+    """The msgpack frame of an entry for the store client (encoded once per entry). A
+    config names the store's time zone: ``default_timezone`` where it names none (as in
+    ``config_cache.zoned``; DESIGN.md §8.7)."""
     if entry.kind not in (EntryKind.JOB, EntryKind.CANCEL, EntryKind.CONFIG):
         return None
     cached = entry.frames.get(FRAME_KEY)
@@ -70,6 +72,8 @@ def store_frame(entry: Entry) -> bytes | None:
     elif entry.kind is EntryKind.CANCEL:
         msg = {"type": "cancel", "offset": entry.offset, "job_id": body["job_id"]}
     else:
+        if body.get("timezone") is None:
+            body["timezone"] = default_timezone
         msg = {"type": "config", "offset": entry.offset, "config": body}
     frame: bytes = msgpack.packb(msg, use_bin_type=True)
     entry.frames[FRAME_KEY] = frame
