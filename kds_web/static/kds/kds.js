@@ -358,6 +358,7 @@ KdsScreen.prototype.renderCards = function (items, expo) {
       selected: selected,
       lineCursor: self.lineCursor,
       showChange: !expo && s.unseenChange(item),
+      zone: s.timezone,
       onSelect: function (x) { self.select(x); },
       onAction: function (type, x, line) { self.act(type, x, line); },
       stationName: function (id) { return id; },
@@ -431,7 +432,8 @@ KdsScreen.prototype.renderTop = function () {
 KdsScreen.prototype.renderLink = function () {
   if (!this.link) return;
   var l = this.link;
-  var t = linkText(l);
+  var zone = this.state.timezone;
+  var t = linkText(l, zone);
   var local = l.state === 'live' && l.local;
   document.body.dataset.link = l.state;
   document.body.dataset.local = local ? 'yes' : 'no';
@@ -440,7 +442,7 @@ KdsScreen.prototype.renderLink = function () {
   this.linkEl.textContent = t.pill;
   this.linkBar.hidden = (l.state === 'live' && !local) || (l.state === 'connecting' && !this.state.synced && !l.error);
   this.linkBar.className = 'link-bar ' + (local ? 'local' : l.state);
-  this.linkBar.textContent = t.bar + (this.state.synced && l.state !== 'live' ? ' · showing tickets as of ' + clock(l.since) : '');
+  this.linkBar.textContent = t.bar + (this.state.synced && l.state !== 'live' ? ' · showing tickets as of ' + clock(l.since, zone) : '');
   this.renderTop();
 };
 
@@ -494,7 +496,7 @@ KdsScreen.prototype.renderDrawer = function () {
               h('span', { class: 'slot', text: i < 9 ? String(i + 1) : '' }),
               h('span', { class: 'number', text: orderNumber(t.order, t.order_id) }),
               h('span', { class: 'summary', text: names.join(', ') }),
-              h('span', { class: 'when', text: t.bumped_at ? clock(t.bumped_at) : '' }),
+              h('span', { class: 'when', text: t.bumped_at ? clock(t.bumped_at, self.state.timezone) : '' }),
             ]);
           })
         )

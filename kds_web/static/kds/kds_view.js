@@ -13,7 +13,7 @@ export function timerClass(elapsedS, station) {
   return 'ok';
 }
 
-function cardHead(number, key, order, priority, createdAt, extraBadges) {
+function cardHead(number, key, order, priority, createdAt, extraBadges, zone) {
   var badges = [
     h('span', { class: 'badge channel ch-' + String(order.channel).replace(/[^a-z0-9-]/g, ''), text: channelLabel(order.channel) }),
     h('span', { class: 'badge service sv-' + order.service, text: serviceLabel(order.service) }),
@@ -30,7 +30,7 @@ function cardHead(number, key, order, priority, createdAt, extraBadges) {
     who || order.due_at
       ? h('div', { class: 'head-row who' }, [
           who ? h('span', { class: 'customer', text: who }) : null,
-          order.due_at ? h('span', { class: 'due', text: 'due ' + clock(order.due_at) }) : null,
+          order.due_at ? h('span', { class: 'due', text: 'due ' + clock(order.due_at, zone) }) : null,
         ])
       : null,
   ]);
@@ -69,7 +69,7 @@ function lineEl(line, showChange, cursor, onTap) {
   ]);
 }
 
-// ctx: {key, selected, lineCursor, showChange, onSelect, onAction(type, ticket, line?)}
+// ctx: {key, selected, lineCursor, showChange, zone, onSelect, onAction(type, ticket, line?)}
 export function ticketCard(t, ctx) {
   var voided = t.state === 'voided';
   var cls = 'card ticket st-' + t.state;
@@ -106,7 +106,7 @@ export function ticketCard(t, ctx) {
     'article',
     { class: cls, dataset: { ticket: t.ticket_id, order: t.order_id }, onclick: function () { ctx.onSelect(t); } },
     [
-      cardHead(orderNumber(t.order, t.order_id), ctx.key, t.order, t.priority, t.created_at, extra),
+      cardHead(orderNumber(t.order, t.order_id), ctx.key, t.order, t.priority, t.created_at, extra, ctx.zone),
       voided ? h('div', { class: 'void-banner', text: 'CANCELLED — stop' }) : null,
       t.order.note ? h('div', { class: 'order-note', text: t.order.note }) : null,
       h('ol', { class: 'lines' }, body),
@@ -123,7 +123,7 @@ function stop(fn) {
   };
 }
 
-// ctx: {key, selected, onSelect, onAction(type, order)}
+// ctx: {key, selected, zone, onSelect, onAction(type, order)}
 export function expoCard(o, ctx) {
   var cls = 'card expo-order ex-' + o.state;
   if (ctx.selected) cls += ' selected';
@@ -142,7 +142,7 @@ export function expoCard(o, ctx) {
     [
       cardHead(orderNumber(o.order, o.order_id), ctx.key, o.order, o.priority, o.created_at, [
         h('span', { class: 'badge progress', text: ready + '/' + o.stations.length }),
-      ]),
+      ], ctx.zone),
       o.order.note ? h('div', { class: 'order-note', text: o.order.note }) : null,
       h('ol', { class: 'lines stations' }, rows),
       o.state === 'ready' ? h('div', { class: 'all-ready', text: 'READY — serve' }) : null,
