@@ -77,7 +77,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 def _services(
     settings: Settings, storage: Backend, tasks: asyncio.TaskGroup, now: Now = system_now
 ) -> Services:
-    orders = Orders(storage, now)
+    orders = Orders(storage, now, settings.default_timezone)
     hub = Hub(storage, tasks, configs=orders.configs)
     metrics = Metrics()
     webhooks = Webhooks(storage.outbox, storage.node_id, settings, metrics, now)
@@ -124,6 +124,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
     """The broker, running until the context ends. ``now`` is its wall clock (tests)."""
     secret = check_secret(settings.secret)
     settings.http_addr(), settings.ws_addr()  # bad addresses fail here, one clear line
+    settings.check_timezone()
     storage = await open_storage(settings.store, settings.stream_max_len)
     try:
         async with asyncio.TaskGroup() as tasks:

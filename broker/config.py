@@ -6,6 +6,7 @@ http = "0.0.0.0:8080"
 ws = "0.0.0.0:8765"
 store = "sqlite:///var/lib/passline/broker.db"
 secret = "…"        # PASSLINE_SECRET wins over the file
+default_timezone = "Asia/Shanghai"   # stores whose config names no timezone (UTC if unset)
 ```
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 from broker.auth import Party
 from broker.errors import ConfigError
 from protocol.codec import MAX_FRAME_BYTES
+from protocol.timezones import DEFAULT_TIMEZONE, check_zone
 
 ENV_PREFIX = "PASSLINE_"
 
@@ -103,7 +105,17 @@ class Settings:
     """A delivery still failing this long after it was queued is dead-lettered."""
     webhook_retention: float = 7 * 86400.0
     """How long delivered and dead-lettered deliveries stay in the log (and replayable)."""
+    default_timezone: str = DEFAULT_TIMEZONE
+    """IANA zone of every store whose config names none (DESIGN.md §8.7): their chits and
+    screens show times on its clock. Give every node of a deployment the same one."""
     log_level: str = "info"
+
+    def check_timezone(self) -> str:
+        """``default_timezone``, or ``ConfigError`` if it names no zone."""
+        try:
+            return check_zone(self.default_timezone)
+        except ValueError as exc:
+            raise ConfigError(f"default_timezone: {exc}") from None
 
     def token_party(self) -> Party:
         return Party(self.token_issuer, self.token_audience, self.legacy_tokens)
@@ -137,9 +149,11 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     if unknown:
         raise ConfigError(f"unknown broker setting(s): {', '.join(unknown)}")
     try:
-        return Settings(**{k: _coerce(names[k].type, v, k) for k, v in values.items()})
+        settings = Settings(**{k: _coerce(names[k].type, v, k) for k, v in values.items()})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad broker setting: {exc}") from None
+    settings.check_timezone()
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

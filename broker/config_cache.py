@@ -16,6 +16,12 @@ handing out a config older than one this node has seen:
 Across nodes the cache can still be up to ``ttl_s`` behind for ingest: another node's
 ``PUT`` is seen within that time. The store client never applies a config older than the
 one it has (DESIGN.md §8.2), whatever a node sends it.
+
+Every config enters the cache through ``offer`` or ``committed``, and both fill in the
+broker's ``default_timezone`` where a config names no ``timezone`` (DESIGN.md §8.7): what
+the broker plans chits with and sends to screens and store clients always names the
+store's zone. Storage keeps the config as it was put, so a new default applies to every
+store without a zone of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from protocol.config import VersionedStoreConfig
+from protocol.timezones import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +55,23 @@ def _version(config: VersionedStoreConfig | None) -> int:
     return 0 if config is None else config.version
 
 
+def zoned(config: VersionedStoreConfig, default_timezone: str) -> VersionedStoreConfig:
+    """``config`` naming its time zone: ``default_timezone`` where it names none."""
+    if config.timezone is not None:
+        return config
+    return config.model_copy(update={"timezone": default_timezone})
+
+
 class ConfigCache:
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        default_timezone: str = DEFAULT_TIMEZONE,
+    ) -> None:
         self.ttl_s = ttl_s
         self.clock = clock
+        self.default_timezone = default_timezone
         self._cached: dict[str, _Cached] = {}
 
     def fresh(self, store_id: str) -> tuple[bool, VersionedStoreConfig | None]:
@@ -67,6 +87,8 @@ class ConfigCache:
     ) -> VersionedStoreConfig | None:
         """Remember ``config`` (the newest as of ``read_at``) unless a newer one is cached;
         returns the config in force: the newest of the two."""
+        if config is not None:
+            config = zoned(config, self.default_timezone)
         hit = self._cached.get(store_id)
         if hit is None:
             if len(self._cached) >= MAX_CACHED:
@@ -93,6 +115,7 @@ class ConfigCache:
         except ValidationError as exc:
             log.error("config entry store=%s unreadable: %s", store_id, exc)
             return
+        config = zoned(config, self.default_timezone)
         hit = self._cached.get(store_id)
         if hit is None:
             self.offer(store_id, config, -math.inf)  # a floor; the next read refreshes it

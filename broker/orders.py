@@ -32,6 +32,7 @@ from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 from protocol.rest import ConfigResult, JobView, OrderView, SubmitResult
 from protocol.rollout import Release, compose
 from protocol.tickets import ExpoOrder, Ticket, TicketState
+from protocol.timezones import DEFAULT_TIMEZONE
 
 #: Which stores' orders and jobs the caller may see (``Claims.may_read_store``). The others
 #: are answered exactly as absent ones, so no token can probe which ids exist elsewhere.
@@ -103,7 +104,9 @@ def expo_station(config: StoreConfig) -> str | None:
 
 
 class Orders:
-    def __init__(self, storage: Storage, now: Now = system_now) -> None:
+    def __init__(
+        self, storage: Storage, now: Now = system_now, default_timezone: str = DEFAULT_TIMEZONE
+    ) -> None:
         self.storage = storage
         self.now = now
         # In-process storage has one writer, this node: every PUT goes through
@@ -111,8 +114,11 @@ class Orders:
         # per order cost a tenth of the loop with a thousand stores). Nodes sharing redis
         # see each other's PUTs within the TTL.
         shared = getattr(storage, "shared", True)  # a bare Storage: assume other writers
-        self.configs = ConfigCache(CONFIG_TTL_S if shared else math.inf)
-        """Also the hub's ``ConfigWatcher``: see ``broker/config_cache.py``."""
+        self.configs = ConfigCache(
+            CONFIG_TTL_S if shared else math.inf, default_timezone=default_timezone
+        )
+        """Also the hub's ``ConfigWatcher``: see ``broker/config_cache.py``. What it hands
+        out names the store's time zone (the default where the config names none)."""
 
     # -- config ----------------------------------------------------------------------------
     async def config(self, store_id: str) -> VersionedStoreConfig | None:

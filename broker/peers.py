@@ -28,6 +28,7 @@ from broker.session_store import StoreSession, store_frame
 from broker.storage import Entry
 from protocol.close_codes import CloseCode
 from protocol.codec import truncate_reason
+from protocol.timezones import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class PeerOptions:
     metrics: Metrics
     now: Now = system_now
     """When an entry went out (jobs become ``sent`` at that time on their ack)."""
+    default_timezone: str = DEFAULT_TIMEZONE
+    """Filled into configs sent to store clients that name no zone (DESIGN.md §8.7)."""
 
 
 class Peer:
@@ -178,10 +181,11 @@ class StorePeer(Peer):
         self.store_id = session.store_id
         self.link_id = secrets.token_hex(8)
         self.now = opts.now
+        self.default_timezone = opts.default_timezone
         self._report_ack_due = False
 
     def deliver(self, entry: Entry) -> None:
-        frame = store_frame(entry, self.session.protocol)
+        frame = store_frame(entry, self.default_timezone, self.session.protocol)
         if frame is not None:
             self.offer(frame, entry)
 

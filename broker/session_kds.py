@@ -18,9 +18,11 @@ from protocol.tickets import ExpoOrder, Ticket
 
 
 class KdsSession:
-    def __init__(self, store_id: str, station: StationConfig) -> None:
+    def __init__(self, store_id: str, station: StationConfig, timezone: str | None = None) -> None:
         self.store_id = store_id
         self.station = station
+        self.timezone = timezone
+        """The store's zone, for the screen's clock times (DESIGN.md §8.7)."""
         self.tickets: dict[str, Ticket] = {}
         self.versions: dict[str, int] = {}
         self.counts: dict[str, int] = {}
@@ -44,6 +46,7 @@ class KdsSession:
             tickets=tuple(tickets),
             orders=tuple(sorted(orders, key=lambda o: o.created_at)),
             all_day=self.counts,
+            timezone=self.timezone,
         )
 
     def frames(self, entry: Entry) -> list[str]:

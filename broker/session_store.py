@@ -79,9 +79,12 @@ def recovery(hello: Hello, stream: StreamSlice) -> Resume:
     return Resume.REPLAY
 
 
-def store_frame(entry: Entry, protocol: int = PROTOCOL_VERSION) -> bytes | None:
+def store_frame(
+    entry: Entry, default_timezone: str, protocol: int = PROTOCOL_VERSION
+) -> bytes | None:
     """The msgpack frame of an entry for a store client speaking ``protocol`` (encoded
-    once per entry and protocol)."""
+    once per entry and protocol). A config names the store's time zone:
+    ``default_timezone`` where it names none (as in ``config_cache.zoned``; DESIGN.md §8.7)."""
     if entry.kind not in (EntryKind.JOB, EntryKind.CANCEL, EntryKind.CONFIG):
         return None
     key = FRAME_KEY if protocol >= PROTOCOL_VERSION else f"{FRAME_KEY}/{protocol}"
@@ -94,6 +97,8 @@ def store_frame(entry: Entry, protocol: int = PROTOCOL_VERSION) -> bytes | None:
     elif entry.kind is EntryKind.CANCEL:
         msg = {"type": "cancel", "offset": entry.offset, "job_id": body["job_id"]}
     else:
+        if body.get("timezone") is None:
+            body["timezone"] = default_timezone
         msg = {"type": "config", "offset": entry.offset, "config": config_for(protocol, body)}
     frame: bytes = msgpack.packb(msg, use_bin_type=True)
     entry.frames[key] = frame

@@ -138,7 +138,11 @@ class WsServer:
         self._link_msgs = RateLimiter(self.settings.link_msg_rate, self.settings.link_msg_burst)
         self.server: Server | None = None
         self.opts = PeerOptions(
-            self.settings.queue_size, self.settings.close_timeout, services.metrics, services.now
+            self.settings.queue_size,
+            self.settings.close_timeout,
+            services.metrics,
+            services.now,
+            self.settings.default_timezone,
         )
         self.store = StoreEndpoint(self)
         self.kds = KdsEndpoint(self)

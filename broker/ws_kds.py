@@ -56,7 +56,8 @@ class KdsEndpoint:
         station = config.station(hello.station) if config is not None else None
         if station is None:
             raise Refused(CloseCode.POLICY, f"unknown station {hello.station!r}")
-        session = KdsSession(hello.store, station)
+        assert config is not None  # it has the station
+        session = KdsSession(hello.store, station, config.timezone)
         label = f"{KDS_PATH} store={hello.store} station={hello.station}"
         peer = KdsPeer(session, conn, tasks, self.ws.opts, label)
         peer.claims = claims

@@ -232,7 +232,7 @@ class StoreEndpoint:
             for entry in got.entries:
                 if entry.offset > head:
                     return
-                frame = store_frame(entry, session.protocol)
+                frame = store_frame(entry, self.settings.default_timezone, session.protocol)
                 if frame is not None:
                     await conn.send(frame)
                     session.sent(entry, self.s.now())

@@ -151,6 +151,7 @@ class JobBuilder:
                 note=self.order.note,
                 placed_at=self.order.placed_at,
                 due_at=self.order.due_at,
+                timezone=self.config.timezone,
                 priority=self.order.priority,
                 revision=self.revision,
                 reprint=self.reprint > 0,

@@ -34,6 +34,11 @@ from broker.errors import BrokerError
 )
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option(
+    "--default-timezone",
+    metavar="ZONE",
+    help="IANA time zone of stores whose config names none, e.g. Asia/Shanghai [UTC].",
+)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
 def broker(
     config_file: Path | None,
@@ -42,6 +47,7 @@ def broker(
     store: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    default_timezone: str | None,
     log_level: str | None,
 ) -> None:
     """Run the broker: REST on --http, websockets on --ws, one process.
@@ -57,6 +63,7 @@ def broker(
             store=store,
             tls_cert=tls_cert,
             tls_key=tls_key,
+            default_timezone=default_timezone,
             log_level=log_level,
         )
         from broker.auth import check_secret

@@ -26,7 +26,9 @@ from broker.app import Broker, start_broker
 from broker.auth import issue_token
 from broker.config import Settings
 from passline import demo_data as data
+from passline.runtime import host_timezone
 from printer_drivers.emulator import PrinterEmulator
+from protocol.timezones import DEFAULT_TIMEZONE
 from store_client.daemon import ClientSettings, StoreClient
 
 FAULT_EVERY_S = (60.0, 120.0)
@@ -65,6 +67,8 @@ class Demo:
         self.printers: dict[str, PrinterEmulator] = {}
         self.broker: Broker | None = None
         self.recent: list[tuple[str, dict[str, Any]]] = []
+        self.timezone = host_timezone() or DEFAULT_TIMEZONE
+        """The demo store is where this machine is: chits and screens show its time."""
 
     def token(self, scope: str, **kw: Any) -> str:
         return issue_token(self.secret, scope, ttl_s=7 * 86400, **kw)
@@ -101,6 +105,7 @@ class Demo:
             ws=f"{self.o.host}:{self.o.port_ws}",
             store=f"sqlite:///{(self.o.data_dir / 'broker.db').resolve()}",
             secret=self.secret,
+            default_timezone=self.timezone,
             log_level="warning",
         )
 
@@ -157,6 +162,7 @@ class Demo:
         for name, url in self.urls().items():
             w(f"  {name:<10} {url}\n")
         w(f"  {'API token':<10} {self.token('hq')}  (scope hq, for /docs and curl)\n")
+        w(f"  {'Store time':<10} {self.timezone} (this machine's zone)\n")
         w(f"  {'Receipts':<10} {(self.o.data_dir / 'receipts').resolve()}/\n")
         w(f"  {'Run info':<10} {self._write_run_info()}\n")
         w("Ctrl-C stops everything.\n")

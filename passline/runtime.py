@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 
@@ -43,3 +45,25 @@ def run_until_signal(main: Coroutine[Any, Any, None], *, use_uvloop: bool = True
         asyncio.run(wrapper())
     else:
         uvloop.run(wrapper())
+
+
+def host_timezone() -> str | None:
+    """This machine's IANA zone name where it can be told (``TZ``, the ``/etc/localtime``
+    link, ``/etc/timezone``); None elsewhere (Windows, a container without one)."""
+    from protocol.timezones import check_zone  # pydantic: only for the commands that ask
+
+    candidates = [os.environ.get("TZ", "").removeprefix(":")]
+    try:
+        candidates.append(os.readlink("/etc/localtime").rpartition("zoneinfo/")[2])
+    except OSError:
+        pass
+    try:
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    except OSError:
+        pass
+    for name in candidates:
+        try:
+            return check_zone(name)
+        except ValueError:
+            continue
+    return None

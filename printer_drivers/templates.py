@@ -16,6 +16,7 @@ from protocol.config import ChitStyle
 from protocol.jobs import DocLine, TicketDoc
 from protocol.orders import Priority, Service, Template
 from protocol.tickets import LineChangeKind
+from protocol.timezones import local_time
 
 CHANNEL_LABELS = {
     "pos": "POS",
@@ -55,9 +56,10 @@ def channel_label(channel: str) -> str:
     return CHANNEL_LABELS.get(channel, channel.removeprefix("x-").upper())
 
 
-def hhmm(moment: datetime) -> str:
-    """Wall-clock time where the order was placed (its own offset)."""
-    return moment.strftime("%H:%M")
+def hhmm(moment: datetime, zone: str | None = None) -> str:
+    """``HH:MM`` on the store's wall clock (``zone``, DESIGN.md §8.7); without a zone, in
+    the offset the time carries."""
+    return local_time(moment, zone).strftime("%H:%M")
 
 
 def _order_number_style(chit: Chit) -> Style:
@@ -101,12 +103,12 @@ def who(chit: Chit, doc: TicketDoc) -> None:
 
 
 def when(chit: Chit, doc: TicketDoc) -> None:
-    line = f"Placed {hhmm(doc.placed_at)}"
+    line = f"Placed {hhmm(doc.placed_at, doc.timezone)}"
     if doc.revision > 1:
         line += f", revision {doc.revision}"
     chit.text(line)
     if doc.due_at:
-        chit.text(f"DUE {hhmm(doc.due_at)}", TALL)
+        chit.text(f"DUE {hhmm(doc.due_at, doc.timezone)}", TALL)
 
 
 def item(chit: Chit, line: DocLine, prefix: str = "") -> None:
@@ -181,7 +183,8 @@ def label(chit: Chit, doc: TicketDoc) -> None:
             chit.text(f"* {line.note}", BOLD, indent=2, hang=4)
         if line.allergens:
             chit.banner(f"ALLERGENS: {', '.join(line.allergens)}", BOLD)
-        tail = f"{channel_label(doc.channel)} {SERVICE_LABELS[doc.service]} {hhmm(doc.placed_at)}"
+        placed = hhmm(doc.placed_at, doc.timezone)
+        tail = f"{channel_label(doc.channel)} {SERVICE_LABELS[doc.service]} {placed}"
         chit.text(tail + (f" {doc.customer}" if doc.customer else ""))
         chit.cut()
 

@@ -6,8 +6,10 @@ a config carrying a field it does not know. The broker keeps serving every proto
 protocol-1 client its documents without what protocol 2 added. A protocol-1 client
 then behaves as it always did (standard chits, no release shown).
 
-Protocol 2 (this build): store configs carry ``ring``, ``min_client_version``, ``chit``
-(the kitchen chit layout) and ``releases``.
+Protocol 2 (this build): store configs carry ``timezone``, ``ring``,
+``min_client_version``, ``chit`` (the kitchen chit layout) and ``releases``; a job's
+document carries ``timezone``. A protocol-1 client prints times in the offset the
+channel stamped, as it always did.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 #: Store config fields a protocol-1 client does not know.
-P2_CONFIG_FIELDS = frozenset({"ring", "min_client_version", "chit", "releases"})
-#: Job fields a protocol-1 client does not know.
-P2_JOB_FIELDS: frozenset[str] = frozenset()
+P2_CONFIG_FIELDS = frozenset({"timezone", "ring", "min_client_version", "chit", "releases"})
+#: Fields of a job's document (``TicketDoc``) a protocol-1 client does not know.
+P2_DOC_FIELDS = frozenset({"timezone"})
 
 
 def config_for(protocol: int, config: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +31,7 @@ def config_for(protocol: int, config: dict[str, Any]) -> dict[str, Any]:
 
 def job_for(protocol: int, job: dict[str, Any]) -> dict[str, Any]:
     """A job (as JSON data) for a client speaking ``protocol``."""
-    if protocol >= 2 or not P2_JOB_FIELDS:
+    doc = job.get("doc")
+    if protocol >= 2 or not isinstance(doc, dict) or not P2_DOC_FIELDS & doc.keys():
         return job
-    return {k: v for k, v in job.items() if k not in P2_JOB_FIELDS}
+    return {**job, "doc": {k: v for k, v in doc.items() if k not in P2_DOC_FIELDS}}

@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from protocol.base import Frozen, Ident, Text, Version
 from protocol.orders import Template
+from protocol.timezones import ZoneName
 
 TRANSPORT_SCHEMES = ("tcp", "serial", "usb", "file")
 
@@ -79,6 +80,10 @@ class StoreConfig(Frozen):
     """``PUT /v1/stores/{store_id}/config`` body; also one store of ``stores.toml``."""
 
     name: Text
+    timezone: ZoneName | None = None
+    """IANA zone of the store (``Asia/Shanghai``): chits and screens show times in it.
+    None: the broker's ``default_timezone`` (itself ``UTC``), which it fills in when it
+    hands the config out (DESIGN.md §8.7)."""
     printers: tuple[PrinterConfig, ...] = Field(default=(), max_length=64)
     stations: tuple[StationConfig, ...] = Field(default=(), max_length=64)
     receipt_printer: Ident | None = None

@@ -10,6 +10,7 @@ from protocol.base import Frozen, Ident, Note, Text, Timestamp
 from protocol.errors import TransitionError
 from protocol.orders import ChannelName, Modifier, Priority, Service, Short, Template
 from protocol.tickets import LineChangeKind
+from protocol.timezones import ZoneName
 
 
 class JobState(StrEnum):
@@ -102,6 +103,9 @@ class TicketDoc(Frozen):
     note: Note | None = None
     placed_at: Timestamp
     due_at: Timestamp | None = None
+    timezone: ZoneName | None = None
+    """The store's IANA zone: ``placed_at`` and ``due_at`` print on its wall clock. None
+    (a job made before stores had zones): each time as its own offset says."""
     priority: Priority = Priority.NORMAL
     revision: int = Field(default=1, ge=1)
     reprint: bool = False

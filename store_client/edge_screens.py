@@ -187,7 +187,13 @@ class LocalKitchen:
             tickets=tuple(sorted(active, key=lambda t: (t.created_at, t.ticket_id))),
             all_day=all_day(active),
             local=True,
+            timezone=self._timezone(),
         )
+
+    def _timezone(self) -> str | None:
+        """The store's zone as the broker last sent it (the broker fills in its default)."""
+        config = self.client.current_config()
+        return config.timezone if config is not None else None
 
     def _station_config(self, station: str) -> StationConfig:
         config = self.client.current_config()

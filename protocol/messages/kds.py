@@ -10,6 +10,7 @@ from protocol.base import Epoch, Frozen, Ident, Offset, StreamPosition, Version
 from protocol.config import StationConfig
 from protocol.messages.common import ErrorCode, Reason, Ref
 from protocol.tickets import ExpoOrder, Ticket
+from protocol.timezones import ZoneName
 
 Token = Annotated[str, Field(min_length=1, max_length=4096)]
 
@@ -38,6 +39,9 @@ class Snapshot(Frozen):
     local: bool = False
     """Served by the store edge from its own state while the store has no uplink: the
     screen says "local mode" (docs/store-edge.md)."""
+    timezone: ZoneName | None = None
+    """The store's IANA zone: the screen shows clock times (due, bumped, "as of") on its
+    wall clock, whatever zone the device is set to (DESIGN.md §8.7). None: the device's."""
 
 
 class TicketUpdate(Frozen):

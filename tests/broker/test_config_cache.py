@@ -6,10 +6,11 @@ from broker.config_cache import ConfigCache
 from protocol.config import PrinterConfig, VersionedStoreConfig
 
 
-def versioned(version: int) -> VersionedStoreConfig:
+def versioned(version: int, timezone: str | None = "UTC") -> VersionedStoreConfig:
+    """A config as the cache hands it out: naming its zone (the default, UTC, here)."""
     printer = PrinterConfig(printer_id="kitchen", name="Hot line", transport="tcp://127.0.0.1:9")
     return VersionedStoreConfig(
-        store_id="s1", version=version, name=f"v{version}", printers=(printer,)
+        store_id="s1", version=version, name=f"v{version}", printers=(printer,), timezone=timezone
     )
 
 
@@ -64,3 +65,16 @@ def test_after_a_head_read_only_a_later_read_is_served() -> None:
     clock.now += 0.01
     assert cache.offer("s1", versioned(2), clock()) == versioned(2)
     assert cache.fresh("s1") == (True, versioned(2))
+
+
+def test_what_the_cache_hands_out_names_the_stores_zone() -> None:
+    """DESIGN.md §8.7: a config without a zone gets the broker's default_timezone; one
+    with a zone keeps it."""
+    cache = ConfigCache(60.0, Clock(), default_timezone="Asia/Shanghai")
+    got = cache.offer("s1", versioned(1, timezone=None), 100.0)
+    assert got == versioned(1, timezone="Asia/Shanghai")
+    cache.committed("s1", versioned(2, timezone=None).model_dump_json())
+    assert cache.fresh("s1")[1] == versioned(2, timezone="Asia/Shanghai")
+    assert cache.offer("s2", versioned(1, timezone="Europe/Paris"), 100.0) == versioned(
+        1, timezone="Europe/Paris"
+    )

@@ -47,15 +47,15 @@ def test_hello_checks_and_recovery_rule() -> None:
 
 def test_store_frames_and_cumulative_acks() -> None:
     job = Entry(3, EntryKind.JOB, '{"job_id":"j1"}', "j1")
-    frame = store_frame(job)
+    frame = store_frame(job, "UTC")
     assert frame is not None and msgpack.unpackb(frame) == {
         "type": "job",
         "offset": 3,
         "job": {"job_id": "j1"},
     }
-    assert store_frame(job) is frame  # encoded once
-    assert store_frame(Entry(4, EntryKind.TICKET, "{}", "grill")) is None
-    cancel = store_frame(Entry(5, EntryKind.CANCEL, '{"job_id":"j1"}'))
+    assert store_frame(job, "UTC") is frame  # encoded once
+    assert store_frame(Entry(4, EntryKind.TICKET, "{}", "grill"), "UTC") is None
+    cancel = store_frame(Entry(5, EntryKind.CANCEL, '{"job_id":"j1"}'), "UTC")
     assert cancel is not None and msgpack.unpackb(cancel)["type"] == "cancel"
     s = StoreSession("s1")
     s.sent(job, T0)

@@ -230,7 +230,8 @@ async def _wire(ep: Endpoints) -> None:
     p1, p2 = await welcome(1), await welcome(2)
     assert p2["config"]["chit"] == {"header": None, "big_items": True}
     assert p2["config"]["releases"] == ["look"] and p2["config"]["ring"] == "canary"
-    assert not {"chit", "releases", "ring", "min_client_version"} & set(p1["config"])
+    assert not {"chit", "releases", "ring", "min_client_version", "timezone"} & set(p1["config"])
+    assert p2["config"]["timezone"] == "UTC"
     assert p1["config"]["version"] == p2["config"]["version"]
 
     async with ep.client(token("hq")) as http:  # store clients older than 9.0 refused

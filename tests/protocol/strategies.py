@@ -107,6 +107,7 @@ def store_configs() -> st.SearchStrategy[config.VersionedStoreConfig]:
             store_id=data["store_id"],
             version=data["version"],
             name=data["names"][0],
+            timezone=data["timezone"],
             printers=tuple(printers),
             stations=tuple(stations),
             receipt_printer="p0" if n_printers else None,
@@ -123,6 +124,9 @@ def store_configs() -> st.SearchStrategy[config.VersionedStoreConfig]:
                 "width": st.sampled_from([58, 80]),
                 "store_id": ident,
                 "version": versions,
+                "timezone": st.sampled_from(
+                    [None, "UTC", "Asia/Shanghai", "America/Port-au-Prince"]
+                ),
             }
         ),
     )

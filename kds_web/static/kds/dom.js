@@ -40,10 +40,31 @@ export function replaceChildren(el, children) {
   return append(el, children);
 }
 
-// "12:03" in the screen's local time.
-export function clock(date) {
+// "12:03" on the wall clock of IANA zone `zone` (the store's, DESIGN.md §8.7), whatever
+// zone the device is set to; without a zone (HQ, or a zone this browser does not know), the
+// device's own.
+export function clock(date, zone) {
   var d = date instanceof Date ? date : new Date(date);
+  var f = zone ? zoneFormat(zone) : null;
+  if (f) {
+    var parts = {};
+    f.formatToParts(d).forEach(function (p) { parts[p.type] = p.value; });
+    return pad2(parseInt(parts.hour, 10) % 24) + ':' + parts.minute;
+  }
   return pad2(d.getHours()) + ':' + pad2(d.getMinutes());
+}
+
+var zoneFormats = {};
+
+function zoneFormat(zone) {
+  if (!(zone in zoneFormats)) {
+    try {
+      zoneFormats[zone] = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hour12: false });
+    } catch (e) {
+      zoneFormats[zone] = null; // RangeError: a zone this browser does not know
+    }
+  }
+  return zoneFormats[zone];
 }
 
 export function pad2(n) {

@@ -6,7 +6,7 @@ import { h, replaceChildren, clock, duration } from './dom.js';
 import { param, loadSaved, save, resolveWsBase, wsUrl, dropFromUrl, newRef } from './params.js';
 import { Link } from './link.js';
 import { StationState } from './kds_state.js';
-import { ticketCard, expoCard, paginate, timerClass } from './kds_view.js';
+import { ticketCard, expoCard, contCard, contMarker, paginate, timerClass } from './kds_view.js';
 import { KeyMap, parseKeyMap, formatKeyMap } from './keys.js';
 import { armSound, chime, soundUnlocked } from './sound.js';
 import { linkText } from './linkbar.js';
@@ -358,6 +358,7 @@ KdsScreen.prototype.renderCards = function (items, expo) {
       selected: selected,
       lineCursor: self.lineCursor,
       showChange: !expo && s.unseenChange(item),
+      zone: s.timezone,
       onSelect: function (x) { self.select(x); },
       onAction: function (type, x, line) { self.act(type, x, line); },
       stationName: function (id) { return id; },
@@ -366,34 +367,71 @@ KdsScreen.prototype.renderCards = function (items, expo) {
   }
   this.measureEl.dataset.width = colWidth + 'px';
   var probes = items.map(function (it) { return build(it, '', false); });
-  var pages = paginate(probes, this.measureEl, columns, colHeight);
+  var contProbe = contCard('#0', '', '', 'card', null);
+  contProbe.appendChild(contMarker(true));
+  var pages = paginate(probes, this.measureEl, columns, colHeight, contProbe);
   this.pageCount = Math.max(1, pages.length);
   this.page = Math.max(0, Math.min(this.page, this.pageCount - 1));
-  // the current page's cards in placement order: that order gives the number keys
+  // the current page's cards in submit order: that order gives the number keys
   var page = pages[this.page] || [];
   var order = [];
-  page.forEach(function (col) { order = order.concat(col); });
+  page.forEach(function (col) {
+    col.forEach(function (piece) { if (order.indexOf(piece.i) < 0) order.push(piece.i); });
+  });
   order.sort(function (a, b) { return a - b; });
   var flat = order.map(function (i) { return items[i]; });
   this.visible = flat;
   var ids = flat.map(function (v) { return v.ticket_id || v.order_id; });
   if (selId && ids.indexOf(selId) >= 0) this.selectedIndex = ids.indexOf(selId);
   this.selectedIndex = Math.max(0, Math.min(this.selectedIndex, flat.length - 1));
-  var colEls = page.map(function (col) {
-    return h(
-      'div',
-      { class: 'column', style: 'width:' + colWidth + 'px' },
-      col.map(function (i) {
-        var n = order.indexOf(i);
-        var card = build(items[i], n < 9 ? String(n + 1) : '', n === self.selectedIndex);
-        if (probes[i].classList.contains('overflow')) {
-          card.classList.add('overflow');
-          card.style.maxHeight = colHeight + 'px';
-        }
-        return card;
-      })
-    );
-  });
+  var cards = {}; // index -> {card, rows, foot}: built once, its rows dealt to its pieces
+  function cardFor(i) {
+    if (!cards[i]) {
+      var n = order.indexOf(i);
+      var card = build(items[i], n < 9 ? String(n + 1) : '', n === self.selectedIndex);
+      var ol = card.querySelector('ol.lines');
+      var foot = [];
+      for (var el = ol.nextSibling; el; el = el.nextSibling) foot.push(el);
+      cards[i] = { card: card, key: n < 9 ? String(n + 1) : '', rows: Array.prototype.slice.call(ol.children), foot: foot };
+    }
+    return cards[i];
+  }
+  function onPage(i, from) {
+    return page.some(function (col) {
+      return col.some(function (p) { return p.i === i && p.from === from; });
+    });
+  }
+  function pieceEl(piece) {
+    var c = cardFor(piece.i);
+    var item = items[piece.i];
+    var el = c.card;
+    if (piece.from > 0) {
+      var cls = c.card.className.replace(/(^|\s)(ticket|expo-order)(?=\s|$)/g, ' ').trim();
+      el = contCard(orderNumber(item.order, item.order_id), c.key, item.created_at, cls, function () { self.select(item); });
+      el.dataset.cont = item.order_id; // pairs with the card's data-order
+    }
+    if (piece.from > 0 || !piece.last) {
+      var ol = el.querySelector('ol.lines');
+      c.rows.forEach(function (row, r) {
+        if (r >= piece.from && r < piece.to) ol.appendChild(row);
+        else if (row.parentNode === ol) ol.removeChild(row);
+      });
+      c.foot.forEach(function (f) { if (f.parentNode === el) el.removeChild(f); });
+      if (piece.last) c.foot.forEach(function (f) { el.appendChild(f); });
+      else el.appendChild(contMarker(!onPage(piece.i, piece.to)));
+    }
+    if (piece.clip) {
+      el.classList.add('overflow');
+      el.style.maxHeight = colHeight + 'px';
+      if (!el.querySelector('.more')) el.appendChild(h('div', { class: 'more', text: '▼ more' }));
+    }
+    return el;
+  }
+  var colEls = page
+    .filter(function (col) { return col.length > 0; })
+    .map(function (col) {
+      return h('div', { class: 'column', style: 'width:' + colWidth + 'px' }, col.map(pieceEl));
+    });
   if (!items.length) {
     colEls = [h('div', { class: 'empty', text: s.synced ? (expo ? 'No open orders' : 'No tickets — all clear') : 'Connecting…' })];
   }
@@ -431,7 +469,8 @@ KdsScreen.prototype.renderTop = function () {
 KdsScreen.prototype.renderLink = function () {
   if (!this.link) return;
   var l = this.link;
-  var t = linkText(l);
+  var zone = this.state.timezone;
+  var t = linkText(l, zone);
   var local = l.state === 'live' && l.local;
   document.body.dataset.link = l.state;
   document.body.dataset.local = local ? 'yes' : 'no';
@@ -440,7 +479,7 @@ KdsScreen.prototype.renderLink = function () {
   this.linkEl.textContent = t.pill;
   this.linkBar.hidden = (l.state === 'live' && !local) || (l.state === 'connecting' && !this.state.synced && !l.error);
   this.linkBar.className = 'link-bar ' + (local ? 'local' : l.state);
-  this.linkBar.textContent = t.bar + (this.state.synced && l.state !== 'live' ? ' · showing tickets as of ' + clock(l.since) : '');
+  this.linkBar.textContent = t.bar + (this.state.synced && l.state !== 'live' ? ' · showing tickets as of ' + clock(l.since, zone) : '');
   this.renderTop();
 };
 
@@ -494,7 +533,7 @@ KdsScreen.prototype.renderDrawer = function () {
               h('span', { class: 'slot', text: i < 9 ? String(i + 1) : '' }),
               h('span', { class: 'number', text: orderNumber(t.order, t.order_id) }),
               h('span', { class: 'summary', text: names.join(', ') }),
-              h('span', { class: 'when', text: t.bumped_at ? clock(t.bumped_at) : '' }),
+              h('span', { class: 'when', text: t.bumped_at ? clock(t.bumped_at, self.state.timezone) : '' }),
             ]);
           })
         )

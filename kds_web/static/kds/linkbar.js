@@ -2,7 +2,8 @@
 
 import { clock } from './dom.js';
 
-export function linkText(link) {
+// `zone`: the store's time zone for clock times (the station screen); none on HQ.
+export function linkText(link, zone) {
   var now = Date.now();
   var retryIn = Math.max(0, Math.ceil((link.retryAt - now) / 1000));
   if (link.state === 'live' && link.local) {
@@ -24,6 +25,6 @@ export function linkText(link) {
   }
   return {
     pill: '✕ OFFLINE',
-    bar: 'LINK LOST since ' + clock(link.since) + ' — ' + (link.error || 'no connection') + ' · ' + next,
+    bar: 'LINK LOST since ' + clock(link.since, zone) + ' — ' + (link.error || 'no connection') + ' · ' + next,
   };
 }
