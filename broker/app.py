@@ -31,6 +31,7 @@ from broker.orders import Orders
 from broker.pages import PageConfig
 from broker.rest import Api, build_app
 from broker.revocation import Revocations
+from broker.scheduler import Scheduler
 from broker.storage import Backend, open_storage, safe_url
 from broker.ws import Services, WsServer
 
@@ -88,8 +89,9 @@ def _services(
         hub=hub,
         orders=orders,
         fleet=FleetState(storage, hub.publish_hq, tasks, now),
-        kitchen=Kitchen(storage, now),
+        kitchen=Kitchen(storage, orders, now),
         metrics=metrics,
+        scheduler=Scheduler(storage, orders, now, shared=storage.shared),
         now=now,
     )
 
@@ -127,6 +129,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             services = _services(settings, storage, tasks, now)
             await services.fleet.reset_links()
             reaper = tasks.create_task(services.fleet.reap_dead_nodes())
+            scheduler = tasks.create_task(services.scheduler.run())
             revocations = Revocations(storage.denylist)
             await revocations.refresh()  # a revoked token is refused from the first request
             tokens = TokenCache(secret, party=settings.token_party(), revoked=revocations.revoked)
@@ -159,6 +162,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
                 yield broker
             finally:
                 reaper.cancel()
+                scheduler.cancel()
                 sweeper.cancel()
                 await _drain(broker, serving)
     finally:

@@ -15,6 +15,7 @@ from broker.hub import Hub
 from broker.kds_actions import Kitchen
 from broker.metrics import Metrics
 from broker.orders import Orders
+from broker.scheduler import Scheduler
 from broker.storage import Backend
 from protocol.close_codes import CloseCode
 
@@ -34,6 +35,8 @@ class Services:
     fleet: FleetState
     kitchen: Kitchen
     metrics: Metrics
+    scheduler: Scheduler
+    """Fires scheduled orders (``broker/scheduler.py``); its task is the broker's."""
     now: Now = system_now
     """The wall clock (``broker/clock.py``): every timestamp the broker writes."""
 

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     EXPO = "expo"  # key: order_id (only for stores with an expo station)
     PRINTER = "printer"  # key: store_id/printer_id
     LINK = "link"  # key: store_id
+    SCHEDULE = "schedule"  # key: order_id; live while the order is held (scheduled)
 
 
 class EntryKind(StrEnum):
