@@ -9,6 +9,7 @@ frames the screen and the store link get.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -358,4 +359,40 @@ async def test_a_restarted_broker_still_fires_what_it_held(storage: str, tmp_pat
             ticket = snap["tickets"][0]
         assert ticket["order_id"] == sent["order_id"]
         assert parse(ticket["created_at"]) == clock.at  # the station's timer starts now
+        await grill.close()
+
+
+@pytest.mark.parametrize("storage", ["redis"], indirect=True)
+async def test_two_nodes_fire_a_held_order_once(storage: str) -> None:
+    """Two broker nodes on one redis fire the same held order at the same moment: the
+    order record's version check lets one commit through, the other finds it fired. Then
+    both schedulers (the second read the order from storage, as its periodic rescan
+    does) reach its fire time: nothing fires again."""
+    clock = FakeClock(T0)
+    async with (
+        start_broker(broker_settings(storage), now=clock) as a,
+        start_broker(broker_settings(storage), now=clock) as b,
+    ):
+        ep_a = Endpoints(f"http://127.0.0.1:{a.http_port}", f"ws://127.0.0.1:{a.ws_port}")
+        ep_b = Endpoints(f"http://127.0.0.1:{b.http_port}", f"ws://127.0.0.1:{b.ws_port}")
+        async with ep_a.client(token("hq")) as http:
+            r = await http.put("/v1/stores/s-001/config", json=prep_config())
+            assert r.status_code == 200
+        link, _ = await open_store(ep_b)
+        grill, _ = await open_kds(ep_b, station="grill")
+        sent = await submit(ep_a, "SCHED-8")
+        order_id = sent["order_id"]
+        assert await b.services.scheduler.load() == 1  # what B's rescan would find
+        both = await asyncio.gather(
+            a.services.orders.fire(order_id), b.services.orders.fire(order_id)
+        )
+        assert sorted(done for done, _ in both) == [False, True]
+        assert (await next_ticket(grill))["ticket"]["order_id"] == order_id
+        jobs = [await next_job(link) for _ in sent["jobs"]]
+        assert sorted(j["job_id"] for j in jobs) == sorted(j["job_id"] for j in sent["jobs"])
+        clock.at = FIRE
+        fired = await asyncio.gather(a.services.scheduler.run_due(), b.services.scheduler.run_due())
+        assert fired == [[], []]
+        await nothing_before_a_marker(ep_a, "MARK-8", grill, link)  # no second fire
+        await link.close()
         await grill.close()
