@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 
 from broker.records import OrderRecord
+from kitchen.actions import check_fires
 from kitchen.amend import plan_held_amend
-from kitchen.errors import BadAmendment, Unroutable
+from kitchen.errors import ActionRefused, BadAmendment, Unroutable
 from kitchen.expo import scheduled_roll_up
 from kitchen.routing import plan_submit
 from kitchen.schedule import MAX_HOLD, TooFarAhead, fire_time, held_until, restamped
 from protocol.config import StoreConfig
 from protocol.ids import job_id
+from protocol.messages.common import ErrorCode
 from protocol.orders import Amendment, Item, Order, Template
 from protocol.rest import SubmitResult
 from protocol.tickets import ExpoState, TicketState
@@ -151,3 +153,10 @@ def test_old_configs_stay_valid_and_new_fields_are_checked() -> None:
         config(prep_s_by_sku={"B01": 86401})
     with pytest.raises(ValueError, match="prep_s_by_category"):
         config(prep_s_by_category={"bad key!": 10})
+
+
+def test_only_the_expo_fires_orders() -> None:
+    check_fires(expo_station=True)
+    with pytest.raises(ActionRefused) as exc:
+        check_fires(expo_station=False)
+    assert exc.value.code is ErrorCode.FORBIDDEN
