@@ -31,6 +31,7 @@ from broker.orders import Orders
 from broker.pages import PageConfig
 from broker.rest import Api, build_app
 from broker.revocation import Revocations
+from broker.scheduler import Scheduler
 from broker.storage import Backend, open_storage, safe_url
 from broker.webhooks import Webhooks
 from broker.ws import Services, WsServer
@@ -90,9 +91,10 @@ def _services(
         hub=hub,
         orders=orders,
         fleet=FleetState(storage, hub.publish_hq, tasks, now, webhooks),
-        kitchen=Kitchen(storage, now, webhooks),
+        kitchen=Kitchen(storage, orders, now, webhooks),
         metrics=metrics,
         webhooks=webhooks,
+        scheduler=Scheduler(storage, orders, now, shared=storage.shared),
         now=now,
     )
 
@@ -133,6 +135,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             await services.webhooks.start()
             reaper = tasks.create_task(services.fleet.reap_dead_nodes())
             dispatcher = tasks.create_task(services.webhooks.run())
+            scheduler = tasks.create_task(services.scheduler.run())
             revocations = Revocations(storage.denylist)
             await revocations.refresh()  # a revoked token is refused from the first request
             tokens = TokenCache(secret, party=settings.token_party(), revoked=revocations.revoked)
@@ -166,6 +169,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
                 yield broker
             finally:
                 reaper.cancel()
+                scheduler.cancel()
                 sweeper.cancel()
                 dispatcher.cancel()
                 await _drain(broker, serving)

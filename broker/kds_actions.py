@@ -1,4 +1,4 @@
-"""KDS actions: start, bump, bump_line, recall, prioritize, serve (DESIGN.md §3, §5.3).
+"""KDS actions: start, bump, bump_line, recall, prioritize, serve, fire (DESIGN.md §3, §5.3).
 
 The rules are ``kitchen.actions``; this module loads, checks versions and refs, writes,
 and turns the kitchen's refusals into ``error`` replies (the one place it does).
@@ -6,7 +6,8 @@ and turns the kitchen's refusals into ``error`` replies (the one place it does).
 Every action carries the version the screen saw: a stale one is answered with
 ``version_conflict`` and the current ticket; repeating an applied action (same ``ref``)
 is answered with an ack and changes nothing. The ticket and its expo roll-up are written
-in one Tx, with retries when another screen wrote the roll-up first.
+in one Tx, with retries when another screen wrote the roll-up first. ``fire`` (expo only)
+sends a scheduled order to the stations now: ``Orders.fire``, as ``POST …/fire`` does.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from broker.clock import Now, system_now
-from broker.errors import StorageError
-from broker.orders import expo_entry, put, retrying, ticket_entry, ticket_put
+from broker.errors import Conflict, NotFound, StorageError
+from broker.orders import Orders, expo_entry, put, retrying, ticket_entry, ticket_put
 from broker.records import MAX_REFS, OrderRecord, TicketRecord
 from broker.storage import Kind, NewEntry, Put, Storage, Tx
-from kitchen.actions import apply_action, check_serves, check_station, serve
+from kitchen.actions import apply_action, check_fires, check_serves, check_station, serve
 from kitchen.errors import ActionRefused, StaleVersion
 from kitchen.expo import OPEN_STATES, with_ticket
 from protocol.errors import TransitionError
 from protocol.messages.common import ErrorCode
-from protocol.messages.kds import KdsAck, KdsAction, KdsError, Serve
+from protocol.messages.kds import Fire, KdsAck, KdsAction, KdsError, Serve
 from protocol.tickets import ExpoOrder, ExpoState, Ticket, TicketOrder, TicketState
 from protocol.webhooks import EventType
 
@@ -46,9 +47,14 @@ class Station:
 
 class Kitchen:
     def __init__(
-        self, storage: Storage, now: Now = system_now, webhooks: Webhooks | None = None
+        self,
+        storage: Storage,
+        orders: Orders,
+        now: Now = system_now,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.storage = storage
+        self.orders = orders
         self.now = now
         self.webhooks = webhooks
 
@@ -56,6 +62,8 @@ class Kitchen:
         try:
             if isinstance(action, Serve):
                 return await retrying(lambda: self._serve(station, action))
+            if isinstance(action, Fire):
+                return await self._fire(station, action)
             return await retrying(lambda: self._ticket_action(station, action))
         except ActionRefused as exc:
             return KdsError(ref=action.ref, code=exc.code, message=exc.message)
@@ -66,7 +74,7 @@ class Kitchen:
             )
 
     async def _ticket_action(self, station: Station, action: KdsAction) -> KdsReply:
-        assert not isinstance(action, Serve)
+        assert not isinstance(action, Serve | Fire)
         raw = await self.storage.get(Kind.TICKET, action.ticket_id, station.store_id)
         if raw is None or raw.store_id != station.store_id:
             raise ActionRefused(ErrorCode.NOT_FOUND, f"no ticket {action.ticket_id!r}")
@@ -128,6 +136,20 @@ class Kitchen:
         await self.storage.commit(station.store_id, tx)
         await self._ready(new.store_id, new.order_id, new.order, None)
         return KdsAck(ref=action.ref, order=new)
+
+    async def _fire(self, station: Station, action: Fire) -> KdsReply:
+        """A scheduled order to its stations now; acknowledged with its expo roll-up
+        after (also when it had fired already: firing is idempotent)."""
+        check_fires(station.expo)
+        try:
+            await self.orders.fire(action.order_id, lambda owner: owner == station.store_id)
+        except NotFound:
+            raise ActionRefused(ErrorCode.NOT_FOUND, f"no order {action.order_id!r}") from None
+        except Conflict as exc:
+            raise ActionRefused(ErrorCode.ILLEGAL_TRANSITION, exc.detail) from None
+        raw = await self.storage.get(Kind.EXPO, action.order_id, station.store_id)
+        order = ExpoOrder.model_validate_json(raw.doc) if raw is not None else None
+        return KdsAck(ref=action.ref, order=order)
 
     # -- order.ready (docs/webhooks.md) --------------------------------------------------
     async def _ready_without_expo(self, ticket: Ticket) -> None:

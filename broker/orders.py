@@ -18,13 +18,22 @@ from pydantic import BaseModel, ValidationError
 from broker.clock import Now, system_now
 from broker.config_cache import ConfigCache
 from broker.errors import Conflict, InvalidRequest, NotFound, VersionConflict
-from broker.records import MAX_REFS, JobProgress, JobRecord, OrderRecord, TicketRecord
+from broker.records import (
+    MAX_REFS,
+    Held,
+    JobProgress,
+    JobRecord,
+    OrderRecord,
+    Scheduled,
+    TicketRecord,
+)
 from broker.storage import EntryKind, Kind, NewEntry, Put, Storage, Tx
 from broker.storage.base import ROLLOUT_STORE
-from kitchen.amend import amended, plan_amend, plan_cancel, plan_reprint
+from kitchen.amend import amended, plan_amend, plan_cancel, plan_held_amend, plan_reprint
 from kitchen.errors import Refused
-from kitchen.expo import expo_roll_up
+from kitchen.expo import LISTED_STATES, expo_roll_up, scheduled_roll_up
 from kitchen.routing import Plan, plan_submit, submit_result
+from kitchen.schedule import held_until, restamped
 from protocol.config import StoreConfig, VersionedStoreConfig
 from protocol.ids import order_id_for
 from protocol.jobs import Job, JobState, JobTransitionRecord
@@ -33,6 +42,10 @@ from protocol.rest import ConfigResult, JobView, OrderView, SubmitResult
 from protocol.rollout import Release, compose
 from protocol.tickets import ExpoOrder, Ticket, TicketState
 from protocol.timezones import DEFAULT_TIMEZONE
+
+#: Told of every order this node holds or holds again (amended): (order_id, store_id,
+#: fire_at), after the commit (``broker/scheduler.py``).
+HeldListener = Callable[[str, str, datetime], None]
 
 #: Which stores' orders and jobs the caller may see (``Claims.may_read_store``). The others
 #: are answered exactly as absent ones, so no token can probe which ids exist elsewhere.
@@ -51,7 +64,7 @@ T = TypeVar("T")
 ACTIVE_TICKET = (TicketState.NEW, TicketState.IN_PROGRESS)
 
 
-def planned(plan: Callable[[], Plan]) -> Plan:
+def planned(plan: Callable[[], T]) -> T:
     """The kitchen's plan; its refusals become 422 problem+json here, and only here."""
     try:
         return plan()
@@ -119,6 +132,11 @@ class Orders:
         )
         """Also the hub's ``ConfigWatcher``: see ``broker/config_cache.py``. What it hands
         out names the store's time zone (the default where the config names none)."""
+        self._held: HeldListener | None = None
+
+    def listen_held(self, listener: HeldListener) -> None:
+        """Set the one function told of every order this node holds (the scheduler)."""
+        self._held = listener
 
     # -- config ----------------------------------------------------------------------------
     async def config(self, store_id: str) -> VersionedStoreConfig | None:
@@ -204,19 +222,27 @@ class Orders:
         return config
 
     # -- submit ----------------------------------------------------------------------------
-    async def submit(self, order: Order) -> tuple[bool, SubmitResult]:
-        """(created, result): a repeat returns the first result with ``duplicate``."""
+    async def submit(self, order: Order, hold: bool = True) -> tuple[bool, SubmitResult]:
+        """(created, result): a repeat returns the first result with ``duplicate``.
+
+        An order with ``due_at`` whose fire time is still ahead is held: committed with
+        its planned tickets and jobs inside the order record, on no station and in no
+        stream until it fires (``fire``). ``hold=False`` fires it at once (an order the
+        store's LAN edge printed already)."""
         order_id = order_id_for(order.store_id, order.channel, order.external_id)
         now = self.now()
+        fire_at = None
         try:  # optimistic: the order record's create-only put catches repeats
             config = await self.require_config(order.store_id)
             plan = planned(lambda: plan_submit(order, order_id, config, now))
+            if hold and order.due_at is not None:
+                fire_at = planned(lambda: held_until(order, plan.line_station, config, now))
         except InvalidRequest:
             first = await self._existing(order_id)
             if first is None:
                 raise
             return False, first
-        result = submit_result(order_id, plan)
+        result = submit_result(order_id, plan).model_copy(update={"fire_at": fire_at})
         rec = OrderRecord(
             order_id=order_id,
             store_id=order.store_id,
@@ -224,12 +250,16 @@ class Orders:
             order=order,
             line_station=plan.line_station,
             tickets={t.station_id: t.ticket_id for t in plan.tickets},
-            jobs=[j.job_id for j in plan.jobs],
+            jobs=[j.job_id for j in plan.jobs] if fire_at is None else [],
             result=result,
             created_at=now,
             expo=expo_station(config) is not None,
+            held=Held(fire_at=fire_at, tickets=plan.tickets, jobs=plan.jobs) if fire_at else None,
         )
-        tx = self._plan_tx(rec, 1, plan, config, [], now)
+        if fire_at is None:
+            tx = self._plan_tx(rec, 1, plan, config, [], now)
+        else:
+            tx = self._held_tx(rec, 1, config, schedule=0, expo=0)
         try:
             await self.storage.commit(order.store_id, tx)
         except VersionConflict:
@@ -237,7 +267,14 @@ class Orders:
             if first is None:
                 raise
             return False, first
+        if fire_at is not None:
+            self._tell_held(rec, fire_at)
         return True, result
+
+    def _tell_held(self, rec: OrderRecord, fire_at: datetime) -> None:
+        log.info("held order=%s store=%s until=%s", rec.order_id, rec.store_id, fire_at)
+        if self._held is not None:
+            self._held(rec.order_id, rec.store_id, fire_at)
 
     async def _existing(self, order_id: str) -> SubmitResult | None:
         rec = await self.storage.get(Kind.ORDER, order_id)
@@ -285,10 +322,85 @@ class Orders:
                 roll = expo_roll_up(rec, plan.tickets, 1, False)
                 expo = (roll, 1)
             roll, ver = expo
-            live = roll.state.value in ("open", "ready")
-            puts.append(put(Kind.EXPO, rec.order_id, roll, ver, live))
+            puts.append(put(Kind.EXPO, rec.order_id, roll, ver, roll.state in LISTED_STATES))
             entries.append(expo_entry(roll, station))
         return Tx(puts, entries)
+
+    def _held_tx(
+        self, rec: OrderRecord, version: int, config: StoreConfig, schedule: int, expo: int
+    ) -> Tx:
+        """A held order: its record, its ``schedule`` index record and the expo's
+        "scheduled" card; no ticket, no job, nothing for a station or the store client.
+        ``schedule``/``expo``: the versions those records are at now (0: none)."""
+        held = rec.held
+        assert held is not None
+        index = Scheduled(order_id=rec.order_id, store_id=rec.store_id, fire_at=held.fire_at)
+        puts = [
+            put(Kind.ORDER, rec.order_id, rec, version),
+            put(Kind.SCHEDULE, rec.order_id, index, schedule + 1),
+        ]
+        entries = []
+        station = expo_station(config)
+        if rec.expo and station is not None:
+            roll = scheduled_roll_up(rec, held.tickets, expo + 1, held.fire_at)
+            puts.append(put(Kind.EXPO, rec.order_id, roll, expo + 1))
+            entries.append(expo_entry(roll, station))
+        return Tx(puts, entries)
+
+    async def _version(self, kind: Kind, rec: OrderRecord) -> int:
+        raw = await self.storage.get(kind, rec.order_id, rec.store_id)
+        return raw.version if raw is not None else 0
+
+    async def _unschedule(self, rec: OrderRecord) -> Put:
+        """The write that takes a held order out of the scheduler's index."""
+        assert rec.held is not None
+        index = Scheduled(order_id=rec.order_id, store_id=rec.store_id, fire_at=rec.held.fire_at)
+        version = await self._version(Kind.SCHEDULE, rec)
+        return put(Kind.SCHEDULE, rec.order_id, index, version + 1, live=False)
+
+    # -- scheduled orders --------------------------------------------------------------------
+    async def fire(
+        self, order_id: str, visible: Visible = everything, due_only: bool = False
+    ) -> tuple[bool, SubmitResult]:
+        """Send a held order to its stations and printers now: its tickets, jobs and
+        expo roll-up in one commit, exactly as a submit without ``due_at`` would have.
+
+        (fired, result): an order not held (fired already, by its time, by someone else or
+        by another node, or never held) is answered ``duplicate`` with no tickets or jobs.
+        ``due_only`` (the scheduler): only once its fire time has come; else the answer's
+        ``fire_at`` says when. ``Conflict`` for a cancelled order."""
+
+        async def attempt() -> tuple[bool, SubmitResult]:
+            rec, version = await self._load(order_id, visible)
+            if rec.cancelled:
+                raise Conflict(f"order {order_id!r} is cancelled")
+            now = self.now()
+            held = rec.held
+            if held is None or (due_only and held.fire_at > now):
+                fire_at = held.fire_at if held is not None else None
+                unchanged = SubmitResult(
+                    order_id=order_id, revision=rec.revision, tickets=(), jobs=(), fire_at=fire_at
+                )
+                return False, unchanged.model_copy(update={"duplicate": True})
+            config = await self.require_config(rec.store_id)
+            tickets, jobs = restamped(held.tickets, held.jobs, now)
+            plan = Plan(rec.order, rec.revision, tickets, jobs, rec.line_station)
+            new = rec.model_copy(
+                update={
+                    "held": None,
+                    "fired_at": now,
+                    "jobs": [*rec.jobs, *(j.job_id for j in jobs)],
+                }
+            )
+            expo = await self._expo_after(new, {}, plan)
+            unschedule = await self._unschedule(rec)
+            tx = self._plan_tx(new, version + 1, plan, config, [unschedule], now, expo)
+            await self.storage.commit(rec.store_id, tx)
+            late = (now - held.fire_at).total_seconds()
+            log.info("fired order=%s store=%s late_s=%.0f", order_id, rec.store_id, late)
+            return True, submit_result(order_id, plan)
+
+        return await retrying(attempt)
 
     # -- amend / cancel / reprint ------------------------------------------------------------
     async def _load(self, order_id: str, visible: Visible = everything) -> tuple[OrderRecord, int]:
@@ -318,7 +430,8 @@ class Orders:
         merged = {**tickets, **{t.station_id: t for t in plan.tickets}}
         served = old is not None and old.state.value == "served"
         version = (raw.version if raw else 0) + 1
-        return expo_roll_up(rec, list(merged.values()), version, served), version
+        roll = expo_roll_up(rec, list(merged.values()), version, served, rec.fired_at)
+        return roll, version
 
     async def amend(self, order_id: str, am: Amendment, ref: str | None = None) -> SubmitResult:
         """``ref`` (the store edge's forwards): an amendment with a ``ref`` already applied
@@ -335,14 +448,17 @@ class Orders:
             if rec.cancelled:
                 raise Conflict(f"order {order_id!r} is cancelled")
             config = await self.require_config(rec.store_id)
-            tickets = await self.tickets_of(rec)
             now = self.now()
+            refs = [*rec.refs, ref][-MAX_REFS:] if ref is not None else rec.refs
+            if rec.held is not None:
+                return await self._amend_held(rec, version, am, refs, config, now)
+            tickets = await self.tickets_of(rec)
             plan = planned(lambda: plan_amend(rec, tickets, am, config, now))
             new = rec.model_copy(
                 update={
                     **amended(rec, am, plan),
                     "tickets": {**rec.tickets, **{t.station_id: t.ticket_id for t in plan.tickets}},
-                    "refs": [*rec.refs, ref][-MAX_REFS:] if ref is not None else rec.refs,
+                    "refs": refs,
                 }
             )
             expo = await self._expo_after(new, tickets, plan)
@@ -351,6 +467,44 @@ class Orders:
             return submit_result(order_id, plan)
 
         return await retrying(attempt)
+
+    async def _amend_held(
+        self,
+        rec: OrderRecord,
+        version: int,
+        am: Amendment,
+        refs: list[str],
+        config: StoreConfig,
+        now: datetime,
+    ) -> SubmitResult:
+        """A held order amended: planned afresh at the new revision (no station has seen
+        it), and held again until its new fire time, or fired now when that has passed."""
+        plan = planned(lambda: plan_held_amend(rec, am, config, now))
+        fire_at = planned(lambda: held_until(plan.order, plan.line_station, config, now))
+        fields = amended(rec, am, plan)
+        fields.update(
+            tickets={t.station_id: t.ticket_id for t in plan.tickets},
+            refs=refs,
+            jobs=rec.jobs,
+            held=None,
+        )
+        if fire_at is not None:
+            fields["held"] = Held(fire_at=fire_at, tickets=plan.tickets, jobs=plan.jobs)
+            new = rec.model_copy(update=fields)
+            schedule = await self._version(Kind.SCHEDULE, rec)
+            expo = await self._version(Kind.EXPO, rec) if rec.expo else 0
+            await self.storage.commit(
+                rec.store_id, self._held_tx(new, version + 1, config, schedule, expo)
+            )
+            self._tell_held(new, fire_at)
+            return submit_result(rec.order_id, plan).model_copy(update={"fire_at": fire_at})
+        fields.update(fired_at=now, jobs=[*rec.jobs, *(j.job_id for j in plan.jobs)])
+        new = rec.model_copy(update=fields)
+        expo_after = await self._expo_after(new, {}, plan)
+        unschedule = await self._unschedule(rec)
+        tx = self._plan_tx(new, version + 1, plan, config, [unschedule], now, expo_after)
+        await self.storage.commit(rec.store_id, tx)
+        return submit_result(rec.order_id, plan)
 
     async def cancel(self, order_id: str, req: CancelRequest) -> tuple[bool, SubmitResult]:
         async def attempt() -> tuple[bool, SubmitResult]:
@@ -368,9 +522,12 @@ class Orders:
                     "cancelled": True,
                     "cancel_result": result,
                     "jobs": [*rec.jobs, *(j.job_id for j in plan.jobs)],
+                    "held": None,  # a held order has no ticket or job: nothing to void
                 }
             )
             cancels, extra = await self._cancel_jobs(rec, req, now)
+            if rec.held is not None:
+                extra.append(await self._unschedule(rec))
             expo = await self._expo_after(new, tickets, plan)
             tx = self._plan_tx(new, version + 1, plan, config, extra, now, expo)
             tx = Tx(tx.puts, [*cancels, *tx.entries])
@@ -404,6 +561,8 @@ class Orders:
             rec, version = await self._load(order_id)
             if rec.cancelled:
                 raise Conflict(f"order {order_id!r} is cancelled")
+            if rec.held is not None:
+                raise Conflict(f"order {order_id!r} is scheduled and has printed nothing yet")
             config = await self.require_config(rec.store_id)
             now = self.now()
             plan = planned(lambda: plan_reprint(rec, req, config, now))
@@ -433,6 +592,7 @@ class Orders:
             order=rec.order,
             tickets=tuple(tickets.values()),
             jobs=tuple(jobs),
+            fire_at=rec.held.fire_at if rec.held is not None else None,
         )
         return view
 

@@ -24,6 +24,24 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Held(_Doc):
+    """A scheduled order's tickets and jobs, planned at submit and kept here (not live,
+    in no stream) until it fires (docs/kds.md#scheduled-orders)."""
+
+    fire_at: datetime
+    tickets: list[Ticket]
+    jobs: list[Job]
+
+
+class Scheduled(_Doc):
+    """``Kind.SCHEDULE`` record: live while its order is held. The index each broker's
+    scheduler reads at start (order records are never scanned)."""
+
+    order_id: str
+    store_id: str
+    fire_at: datetime
+
+
 class OrderRecord(_Doc):
     order_id: str
     store_id: str
@@ -44,6 +62,10 @@ class OrderRecord(_Doc):
     expo: bool = False
     refs: list[str] = Field(default_factory=list)
     """The last ``MAX_REFS`` amendment refs applied (store edge forwards): each once."""
+    held: Held | None = None
+    """Set while the order is held: no station or printer has anything of it yet."""
+    fired_at: datetime | None = None
+    """When a held order fired (its expo timer counts from then)."""
 
 
 class JobRecord(_Doc):

@@ -266,6 +266,18 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
             await api.order_store(claims, order_id, write=True)
         return json_response(await api.orders.reprint(order_id, body or ReprintRequest()), 202)
 
+    @app.post("/v1/orders/{order_id}/fire", response_model=SubmitResult)
+    async def fire(order_id: IdParam, claims: Claims = any_token) -> Response:
+        """A scheduled order to its stations and printers now (docs/kds.md#scheduled-orders):
+        its tickets and jobs; an order that fired already (or never was held) answers
+        ``duplicate`` with none."""
+        claims.require(claims.scope in (Scope.INGEST, Scope.HQ), "fire orders")
+        if claims.scope is Scope.INGEST:
+            api.limit(claims)
+            await api.order_store(claims, order_id, write=True)
+        _, result = await api.orders.fire(order_id, claims.may_read_store)
+        return json_response(result)
+
     @app.get("/v1/orders/{order_id}", response_model=OrderView)
     async def get_order(order_id: IdParam, claims: Claims = reader) -> Response:
         return json_response(await api.orders.order_view(order_id, claims.may_read_store))

@@ -15,6 +15,7 @@ from broker.hub import Hub
 from broker.kds_actions import Kitchen
 from broker.metrics import Metrics
 from broker.orders import Orders
+from broker.scheduler import Scheduler
 from broker.storage import Backend
 from broker.webhooks import Webhooks
 from protocol.close_codes import CloseCode
@@ -36,6 +37,8 @@ class Services:
     kitchen: Kitchen
     metrics: Metrics
     webhooks: Webhooks
+    scheduler: Scheduler
+    """Fires scheduled orders (``broker/scheduler.py``); its task is the broker's."""
     now: Now = system_now
     """The wall clock (``broker/clock.py``): every timestamp the broker writes."""
 

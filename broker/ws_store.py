@@ -304,7 +304,8 @@ class StoreEndpoint:
             reason = f"order for store {order.store_id!r} forwarded by store {store_id!r}"
         else:
             try:
-                created, _ = await self.s.orders.submit(order)
+                # printed at the store already: fired now, never held for its due_at
+                created, _ = await self.s.orders.submit(order, hold=False)
             except InvalidRequest as exc:  # the broker's config refuses what the edge printed
                 reason = f"order {order.external_id!r} from the LAN refused: {exc.detail}"
             else:

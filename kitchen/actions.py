@@ -11,7 +11,16 @@ from datetime import datetime
 from kitchen.errors import ActionRefused, StaleVersion
 from protocol.errors import TransitionError
 from protocol.messages.common import ErrorCode
-from protocol.messages.kds import Bump, BumpLine, KdsAction, Prioritize, Recall, Serve, Start
+from protocol.messages.kds import (
+    Bump,
+    BumpLine,
+    Fire,
+    KdsAction,
+    Prioritize,
+    Recall,
+    Serve,
+    Start,
+)
 from protocol.orders import Priority
 from protocol.tickets import (
     ExpoOrder,
@@ -36,7 +45,7 @@ def check_station(ticket: Ticket, station_id: str, expo: bool) -> None:
 def apply_action(ticket: Ticket, action: KdsAction, now: datetime) -> Ticket:
     """The ticket after ``action``: ``TransitionError`` when no line may move,
     ``ActionRefused`` for a line the ticket does not have."""
-    assert not isinstance(action, Serve)
+    assert not isinstance(action, Serve | Fire)
     lines = [ln.model_copy(update={"change": None}) for ln in ticket.lines]
     priority = ticket.priority
     if isinstance(action, Prioritize):
@@ -85,6 +94,12 @@ def check_serves(expo_station: bool) -> None:
     """Only the expo station serves orders."""
     if not expo_station:
         raise ActionRefused(ErrorCode.FORBIDDEN, "only the expo station serves orders")
+
+
+def check_fires(expo_station: bool) -> None:
+    """Only the expo station fires scheduled orders early (a station sees none)."""
+    if not expo_station:
+        raise ActionRefused(ErrorCode.FORBIDDEN, "only the expo station fires orders")
 
 
 def serve(expo: ExpoOrder, seen_version: int) -> ExpoOrder | None:

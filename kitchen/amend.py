@@ -16,6 +16,7 @@ from kitchen.routing import (
     Plan,
     doc_line,
     make_ticket,
+    plan_submit,
     route_lines,
     stations_in_order,
     ticket_line,
@@ -134,6 +135,16 @@ def plan_amend(
             jobs.add(st.printer, Template.LABEL, st.name, adds)
     plan.jobs = jobs.build()
     return plan
+
+
+def plan_held_amend(rec: OrderState, am: Amendment, config: StoreConfig, now: datetime) -> Plan:
+    """An amendment of an order still held (docs/kds.md#scheduled-orders): no station has
+    seen it, so it is planned afresh at the new revision, first tickets and first chits,
+    no change markers and no delta chits."""
+    _check_refs(rec, am)
+    route_lines(am.add, config, "add")  # a refusal names the added line as ``add.N``
+    order = rec.order.model_copy(update={"items": tuple(_amended_items(rec, am))})
+    return plan_submit(order, rec.order_id, config, now, revision=rec.revision + 1)
 
 
 def amended(rec: OrderState, am: Amendment, plan: Plan) -> dict[str, Any]:

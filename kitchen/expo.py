@@ -17,6 +17,8 @@ from protocol.tickets import ExpoOrder, ExpoState, ExpoStation, Ticket, TicketSt
 
 #: Expo states a change of a station's ticket may still move.
 OPEN_STATES = (ExpoState.OPEN, ExpoState.READY)
+#: Expo states an expo screen lists (its snapshot holds the orders in these).
+LISTED_STATES = (ExpoState.SCHEDULED, *OPEN_STATES)
 
 
 class ExpoSource(Protocol):
@@ -46,8 +48,16 @@ def expo_state(
     return ExpoState.READY if all(s is TicketState.READY for s in live) else ExpoState.OPEN
 
 
-def expo_roll_up(rec: ExpoSource, tickets: list[Ticket], version: int, served: bool) -> ExpoOrder:
-    """The expo view of an order: each station's ticket state, ready when all are."""
+def expo_roll_up(
+    rec: ExpoSource,
+    tickets: list[Ticket],
+    version: int,
+    served: bool,
+    created_at: datetime | None = None,
+) -> ExpoOrder:
+    """The expo view of an order: each station's ticket state, ready when all are.
+    ``created_at``: when the order reached the stations, if not at ``rec.created_at``
+    (a scheduled order: when it fired), so the expo's timer counts from then."""
     state = expo_state((t.state for t in tickets), cancelled=rec.cancelled, served=served)
     return ExpoOrder(
         order_id=rec.order_id,
@@ -55,7 +65,7 @@ def expo_roll_up(rec: ExpoSource, tickets: list[Ticket], version: int, served: b
         version=version,
         state=state,
         priority=rec.order.priority,
-        created_at=rec.created_at,
+        created_at=created_at or rec.created_at,
         order=tickets[0].order if tickets else ticket_order(rec.order),
         stations=tuple(
             ExpoStation(station_id=t.station_id, ticket_id=t.ticket_id, state=t.state)
@@ -77,3 +87,14 @@ def with_ticket(expo: ExpoOrder, ticket: Ticket) -> ExpoOrder:
     return expo.model_copy(
         update={"stations": stations, "state": state, "version": expo.version + 1}
     )
+
+
+def scheduled_roll_up(
+    rec: ExpoSource, tickets: list[Ticket], version: int, fire_at: datetime
+) -> ExpoOrder:
+    """The expo view of an order held until ``fire_at``: the stations it will go to,
+    each ``new``; state ``scheduled`` (``cancelled`` once cancelled)."""
+    roll = expo_roll_up(rec, tickets, version, served=False)
+    if roll.state is ExpoState.CANCELLED:
+        return roll
+    return roll.model_copy(update={"state": ExpoState.SCHEDULED, "fire_at": fire_at})

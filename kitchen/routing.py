@@ -179,14 +179,19 @@ def stations_in_order(config: StoreConfig, used: Iterable[str]) -> list[StationC
     return [s for s in config.stations if s.station_id in wanted]
 
 
-def plan_submit(order: Order, order_id: str, config: StoreConfig, now: datetime) -> Plan:
+def plan_submit(
+    order: Order, order_id: str, config: StoreConfig, now: datetime, revision: int = 1
+) -> Plan:
+    """Every station's first ticket and the first chits. ``revision`` > 1: the order was
+    amended while it was held (``kitchen.amend.plan_held_amend``) and nothing of it has
+    reached a station yet."""
     routed = route_lines(order.items, config, "items")
-    plan = Plan(order=order, revision=1, line_station=routed)
-    jobs = JobBuilder(order_id, order, 1, config, now)
+    plan = Plan(order=order, revision=revision, line_station=routed)
+    jobs = JobBuilder(order_id, order, revision, config, now)
     for st in stations_in_order(config, routed.values()):
         items = [i for i in order.items if routed[i.line_id] == st.station_id]
         lines = tuple(ticket_line(i) for i in items)
-        plan.tickets.append(make_ticket(order, order_id, st.station_id, lines, 1, 1, now))
+        plan.tickets.append(make_ticket(order, order_id, st.station_id, lines, 1, revision, now))
         if st.printer is not None:
             for template in st.templates:
                 jobs.add(st.printer, template, st.name, [doc_line(i) for i in items])

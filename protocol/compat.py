@@ -7,7 +7,8 @@ protocol-1 client its documents without what protocol 2 added. A protocol-1 clie
 then behaves as it always did (standard chits, no release shown).
 
 Protocol 2 (this build): store configs carry ``timezone``, ``ring``,
-``min_client_version``, ``chit`` (the kitchen chit layout) and ``releases``; a job's
+``min_client_version``, ``chit`` (the kitchen chit layout), ``releases``, the prep times
+``prep_s_by_category`` and ``prep_s_by_sku`` and each station's ``prep_s``; a job's
 document carries ``timezone``. A protocol-1 client prints times in the offset the
 channel stamped, as it always did.
 """
@@ -17,7 +18,19 @@ from __future__ import annotations
 from typing import Any
 
 #: Store config fields a protocol-1 client does not know.
-P2_CONFIG_FIELDS = frozenset({"timezone", "ring", "min_client_version", "chit", "releases"})
+P2_CONFIG_FIELDS = frozenset(
+    {
+        "timezone",
+        "ring",
+        "min_client_version",
+        "chit",
+        "releases",
+        "prep_s_by_category",
+        "prep_s_by_sku",
+    }
+)
+#: Station fields (``stations[]``) a protocol-1 client does not know.
+P2_STATION_FIELDS = frozenset({"prep_s"})
 #: Fields of a job's document (``TicketDoc``) a protocol-1 client does not know.
 P2_DOC_FIELDS = frozenset({"timezone"})
 
@@ -26,7 +39,15 @@ def config_for(protocol: int, config: dict[str, Any]) -> dict[str, Any]:
     """A store config (as JSON data) for a client speaking ``protocol``."""
     if protocol >= 2:
         return config
-    return {k: v for k, v in config.items() if k not in P2_CONFIG_FIELDS}
+    out = {k: v for k, v in config.items() if k not in P2_CONFIG_FIELDS}
+    if isinstance(out.get("stations"), list):
+        out["stations"] = [
+            {k: v for k, v in st.items() if k not in P2_STATION_FIELDS}
+            if isinstance(st, dict)
+            else st
+            for st in out["stations"]
+        ]
+    return out
 
 
 def job_for(protocol: int, job: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,10 @@ TransportUri = Annotated[
     str, StringConstraints(max_length=300, pattern=r"^(tcp|serial|usb|file)://\S+$")
 ]
 Encoding = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{2,20}$")]
+MAX_PREP_S = 86400
+MAX_PREP_ENTRIES = 10_000
+#: How long a line takes to prepare, in seconds (firing scheduled orders, docs/kds.md).
+PrepSeconds = Annotated[int, Field(ge=0, le=MAX_PREP_S)]
 
 
 class PrinterConfig(Frozen):
@@ -63,6 +67,11 @@ class StationConfig(Frozen):
     late_after_s: int = Field(default=600, ge=1, le=86400)
     expo: bool = False
     """The expo station shows orders rolled up across stations instead of tickets."""
+    prep_s: PrepSeconds | None = None
+    """Prep time of this station's lines when neither ``prep_s_by_sku`` nor
+    ``prep_s_by_category`` names them: a scheduled order (``due_at``) fires at ``due_at``
+    minus its longest line's prep time. None: the station's lines have no prep time, and
+    an order with such a line fires at submit (docs/kds.md#scheduled-orders)."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -100,6 +109,15 @@ class StoreConfig(Frozen):
     """Routing overrides: sku -> station_id, applied before categories."""
     failover_after_s: int = Field(default=30, ge=1, le=86400)
     job_ttl_s: int = Field(default=1800, ge=10, le=7 * 86400)
+    prep_s_by_category: dict[Ident, PrepSeconds] = Field(
+        default_factory=dict, max_length=MAX_PREP_ENTRIES
+    )
+    """Prep time (seconds) per item category, for firing scheduled orders; before the
+    station's ``prep_s``, after ``prep_s_by_sku``."""
+    prep_s_by_sku: dict[Ident, PrepSeconds] = Field(
+        default_factory=dict, max_length=MAX_PREP_ENTRIES
+    )
+    """Prep time (seconds) per sku: the first rule a line's prep time is looked up by."""
 
     @model_validator(mode="after")
     def _check_refs(self) -> Self:

@@ -38,6 +38,9 @@ class SubmitResult(Frozen):
     tickets: tuple[TicketRef, ...]
     jobs: tuple[JobRef, ...]
     duplicate: bool = False
+    fire_at: Timestamp | None = None
+    """Set when the order is held (a scheduled order, docs/kds.md#scheduled-orders): its
+    ``tickets`` and ``jobs`` reach the stations and printers then, not before."""
 
 
 class BatchRequest(Frozen):
@@ -99,6 +102,8 @@ class OrderView(Frozen):
     order: Order
     tickets: tuple[Ticket, ...]
     jobs: tuple[JobView, ...]
+    fire_at: Timestamp | None = None
+    """Set while the order is held: it has no tickets or jobs before this time."""
 
 
 class StoreView(FleetStore):

@@ -40,6 +40,7 @@ class LineChangeKind(StrEnum):
 
 
 class ExpoState(StrEnum):
+    SCHEDULED = "scheduled"  # held until ``fire_at``: no station has it yet
     OPEN = "open"  # some station still working
     READY = "ready"  # every live ticket ready: expo may serve
     SERVED = "served"  # expo bumped it
@@ -109,6 +110,9 @@ class ExpoOrder(Frozen):
     created_at: Timestamp
     order: TicketOrder
     stations: tuple[ExpoStation, ...]
+    """Each station's ticket; a scheduled order lists the tickets it will make (``new``)."""
+    fire_at: Timestamp | None = None
+    """Set while the order is ``scheduled``: when it goes to the stations and printers."""
 
 
 # (state, action) -> next state. Anything not listed is refused.

@@ -36,6 +36,7 @@ from protocol.messages.common import ErrorCode
 from protocol.messages.kds import (
     KDS_SCREEN,
     AllDay,
+    Fire,
     KdsAck,
     KdsError,
     KdsHello,
@@ -226,6 +227,8 @@ class LocalKitchen:
             return _error(None, ErrorCode.BAD_REQUEST, "hello was already sent")
         if isinstance(action, Serve):
             return _error(action.ref, ErrorCode.ILLEGAL_TRANSITION, "serving needs the uplink")
+        if isinstance(action, Fire):  # the edge holds no scheduled order: the broker does
+            return _error(action.ref, ErrorCode.ILLEGAL_TRANSITION, "firing needs the uplink")
         ticket = self.tickets.get(action.ticket_id)
         if ticket is None:
             return _error(action.ref, ErrorCode.NOT_FOUND, f"no ticket {action.ticket_id!r}")

@@ -44,6 +44,7 @@ class Kind(StrEnum):
     LINK = "link"  # key: store_id
     BASE = "base"  # key: store_id — the config as PUT, before releases (docs/rollout.md)
     RELEASE = "release"  # key: release_id, store ROLLOUT_STORE
+    SCHEDULE = "schedule"  # key: order_id; live while the order is held (scheduled)
 
 
 class EntryKind(StrEnum):

@@ -11,7 +11,8 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
   payload; trimmed with ``MAXLEN ~ stream_max_len`` (whole radix nodes, so a little more
   is kept); since nothing is ever deleted from the middle, ``first = head - XLEN + 1``;
 - ``P:{sid}:r:<kind>:<key>`` hash ``v`` version, ``l`` live, ``d`` JSON doc;
-- ``P:{sid}:live:<kind>`` set of live keys (tickets, jobs, expo) — ``scan(live_only)``;
+- ``P:{sid}:live:<kind>`` set of live keys (tickets, jobs, expo, held orders' ``schedule``
+  records) — ``scan(live_only)``;
 - ``P:{sid}:all:<kind>`` set of keys of the fleet kinds (config, link, printer);
 - ``P:{sid}:w`` the store's sharded pub/sub channel (``SPUBLISH head:epoch:node``, or
   ``takeover:<session>`` when another node took the store's link over);

@@ -115,6 +115,17 @@ class Serve(Frozen):
     version: Version
 
 
+class Fire(Frozen):
+    """Expo: send a scheduled order to its stations and printers now, before its fire
+    time. Firing an order that has fired already changes nothing (acknowledged), so
+    ``version`` is not checked against the order's."""
+
+    type: Literal["fire"] = "fire"
+    ref: Ref
+    order_id: Ident
+    version: Version
+
+
 class KdsAck(Frozen):
     type: Literal["ack"] = "ack"
     ref: Ref
@@ -134,10 +145,11 @@ class KdsError(Frozen):
 
 
 KdsAction = Annotated[
-    Start | Bump | Recall | Prioritize | BumpLine | Serve, Field(discriminator="type")
+    Start | Bump | Recall | Prioritize | BumpLine | Serve | Fire, Field(discriminator="type")
 ]
 KdsScreenMessage = Annotated[
-    KdsHello | Start | Bump | Recall | Prioritize | BumpLine | Serve, Field(discriminator="type")
+    KdsHello | Start | Bump | Recall | Prioritize | BumpLine | Serve | Fire,
+    Field(discriminator="type"),
 ]
 KdsBrokerMessage = Annotated[
     Snapshot | TicketUpdate | TicketRemoved | AllDay | OrderUpdate | KdsAck | KdsError,
@@ -156,6 +168,7 @@ KdsMessage = Annotated[
     | Prioritize
     | BumpLine
     | Serve
+    | Fire
     | KdsAck
     | KdsError,
     Field(discriminator="type"),

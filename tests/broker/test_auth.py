@@ -83,6 +83,7 @@ async def test_rest_scope_matrix(ep: Endpoints, store: str) -> None:
             200,
         ),
         ("POST", f"/v1/orders/{oid}/reprint", {}, OK_READ, 202),
+        ("POST", f"/v1/orders/{oid}/fire", None, OK_READ, 200),  # not held: "duplicate"
         ("GET", "/v1/stores", None, OK_HQ, 200),
         ("GET", "/v1/stores/s-001", None, OK_HQ, 200),
         ("GET", "/v1/printers", None, OK_HQ, 200),

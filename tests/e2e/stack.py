@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from broker.app import Broker, start_broker
+from broker.clock import Now, system_now
 from printer_drivers.emulator import PrinterEmulator
 from store_client.daemon import ClientSettings, StoreClient
 from store_client.worker import WorkerSettings
@@ -142,6 +143,8 @@ class Stack:
     process: subprocess.Popen[bytes] | None = None
     broker_kw: dict[str, Any] = field(default_factory=dict)
     """Extra broker ``Settings`` (e.g. a short ``stream_max_len``)."""
+    now: Now = system_now
+    """The broker's wall clock (``broker/clock.py``): a test's fake clock."""
     _broker_cm: Any = None
 
     @property
@@ -214,7 +217,7 @@ class Stack:
             ws=f"127.0.0.1:{self.ws_port}",
             **self.broker_kw,
         )
-        self._broker_cm = start_broker(settings)
+        self._broker_cm = start_broker(settings, now=self.now)
         b = await self._broker_cm.__aenter__()
         self.broker, self.http_port, self.ws_port = b, b.http_port, b.ws_port
         return b
@@ -230,6 +233,7 @@ async def stack(
     tmp: Path,
     config: dict[str, Any] | None = None,
     broker_kw: dict[str, Any] | None = None,
+    now: Now = system_now,
     **emulator_kw: Any,
 ) -> AsyncIterator[Stack]:
     async with (
@@ -239,7 +243,11 @@ async def stack(
     ):
         printers = {"kitchen": kitchen, "bar": bar, "receipt": receipt}
         st = Stack(
-            tmp, printers, storage=f"sqlite:///{tmp / 'broker.db'}", broker_kw=broker_kw or {}
+            tmp,
+            printers,
+            storage=f"sqlite:///{tmp / 'broker.db'}",
+            broker_kw=broker_kw or {},
+            now=now,
         )
         st.http_port, st.ws_port = stable_port(), stable_port()
         await st.start_broker()

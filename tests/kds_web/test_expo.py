@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import expect
@@ -92,3 +94,49 @@ def test_expo_screenshot(store: Store, new_page: Any) -> None:
     expect(station_row(expo, c["order_id"], "grill")).to_have_class("station-row st-in_progress")
     expo.mouse.move(0, 0)
     save_screenshot(expo, "kds-expo.png")
+
+
+def test_expo_lists_scheduled_orders_and_fires_one_now(store: Store, new_page: Any) -> None:
+    """Issue 17: held orders are on expo as "scheduled" with their fire time, next first;
+    "Fire now" (press twice: tap or F) sends one to the stations at once."""
+    config = station_config()
+    for st in config["stations"]:
+        st["prep_s"] = {"grill": 480, "bar": 60}.get(st["station_id"])
+    store.configure(config)
+    expo = new_page(store.kds_url("expo", expo=True))
+    grill = new_page(store.kds_url("grill"))
+    for page in (expo, grill):
+        live(page)
+    now = datetime.now(UTC)
+    later = store.submit(
+        [BURGER, TEA], pickup_code="88", due_at=(now + timedelta(hours=1)).isoformat()
+    )
+    soon = store.submit(
+        [KUNG_PAO], pickup_code="21", due_at=(now + timedelta(minutes=40)).isoformat()
+    )
+    assert later["fire_at"] and soon["fire_at"]
+    rows = expo.locator("#scheduled .sched-row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_have_attribute("data-order", soon["order_id"])  # fires first
+    expect(rows.nth(0).locator(".number")).to_have_text("#21")
+    expect(rows.nth(0).locator(".fires")).to_have_text(re.compile(r"^fires \d\d:\d\d$"))
+    expect(rows.nth(0).locator(".countdown")).to_have_text(re.compile(r"^in 3\d:\d\d$"))
+    expect(expo.locator(".topbar .count")).to_have_text("0 orders")  # none open yet
+    expect(ticket_card(grill, soon["order_id"])).to_have_count(0)
+
+    fire = rows.nth(0).locator("button.fire")
+    fire.click()
+    expect(fire).to_have_text("Fire now? ✓")  # armed: a second press sends it
+    fire.click()
+    expect(expo_card(expo, soon["order_id"])).to_be_visible()
+    expect(ticket_card(grill, soon["order_id"])).to_be_visible()
+    expect(rows).to_have_count(1)
+    expo.mouse.move(0, 0)
+    save_screenshot(expo, "kds-expo-scheduled.png")
+
+    expo.keyboard.press("f")
+    expo.keyboard.press("f")
+    expect(expo.locator("#scheduled")).to_be_hidden()
+    expect(expo_card(expo, later["order_id"])).to_be_visible()
+    expect(ticket_card(grill, later["order_id"])).to_be_visible()
+    assert expo.js_errors == [] and grill.js_errors == []

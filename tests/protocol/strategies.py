@@ -80,6 +80,9 @@ def printer_statuses() -> st.SearchStrategy[status.PrinterStatus]:
     )
 
 
+prep_seconds = st.integers(0, config.MAX_PREP_S)
+
+
 def store_configs() -> st.SearchStrategy[config.VersionedStoreConfig]:
     def build(n_printers: int, n_stations: int, data: Any) -> config.VersionedStoreConfig:
         printers = [
@@ -100,6 +103,7 @@ def store_configs() -> st.SearchStrategy[config.VersionedStoreConfig]:
                 printer=f"p{i % n_printers}" if n_printers else None,
                 warn_after_s=60,
                 late_after_s=120,
+                prep_s=data["prep_s"],
             )
             for i in range(n_stations)
         ]
@@ -112,6 +116,8 @@ def store_configs() -> st.SearchStrategy[config.VersionedStoreConfig]:
             stations=tuple(stations),
             receipt_printer="p0" if n_printers else None,
             default_station="s0" if n_stations else None,
+            prep_s_by_category=data["prep_by_category"],
+            prep_s_by_sku=data["prep_by_sku"],
         )
 
     return st.builds(
@@ -127,6 +133,9 @@ def store_configs() -> st.SearchStrategy[config.VersionedStoreConfig]:
                 "timezone": st.sampled_from(
                     [None, "UTC", "Asia/Shanghai", "America/Port-au-Prince"]
                 ),
+                "prep_s": maybe(prep_seconds),
+                "prep_by_category": st.dictionaries(ident, prep_seconds, max_size=3),
+                "prep_by_sku": st.dictionaries(ident, prep_seconds, max_size=3),
             }
         ),
     )
@@ -196,6 +205,7 @@ def expo_orders() -> st.SearchStrategy[tickets.ExpoOrder]:
                 state=st.sampled_from(tickets.TicketState),
             )
         ),
+        fire_at=maybe(timestamps),
     )
 
 
@@ -336,6 +346,7 @@ KDS_MESSAGES: dict[str, st.SearchStrategy[Any]] = {
     "prioritize": st.builds(kds.Prioritize, **_action),
     "bump_line": st.builds(kds.BumpLine, line_id=ident, **_action),
     "serve": st.builds(kds.Serve, ref=short, order_id=ident, version=versions),
+    "fire": st.builds(kds.Fire, ref=short, order_id=ident, version=versions),
     "ack": st.builds(kds.KdsAck, ref=short, ticket=maybe(tickets_()), order=maybe(expo_orders())),
     "error": st.builds(
         kds.KdsError, ref=maybe(short), code=error_codes, message=text, ticket=maybe(tickets_())

@@ -38,6 +38,7 @@ async def test_another_stores_order_is_as_absent_as_no_order(broker_with: Any) -
             ("POST", "/v1/orders/{}/amend", oid, ABSENT_ORDER),
             ("POST", "/v1/orders/{}/cancel", oid, ABSENT_ORDER),
             ("POST", "/v1/orders/{}/reprint", oid, ABSENT_ORDER),
+            ("POST", "/v1/orders/{}/fire", oid, ABSENT_ORDER),
         ]
         for method, path, real, absent in calls:
             seen = await answer(ep, stranger, method, path.format(real), real)

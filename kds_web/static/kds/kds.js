@@ -6,7 +6,7 @@ import { h, replaceChildren, clock, duration } from './dom.js';
 import { param, loadSaved, save, resolveWsBase, wsUrl, dropFromUrl, newRef } from './params.js';
 import { Link } from './link.js';
 import { StationState } from './kds_state.js';
-import { ticketCard, expoCard, contCard, contMarker, paginate, timerClass } from './kds_view.js';
+import { ticketCard, expoCard, contCard, contMarker, scheduledRow, paginate, timerClass } from './kds_view.js';
 import { KeyMap, parseKeyMap, formatKeyMap } from './keys.js';
 import { armSound, chime, soundUnlocked } from './sound.js';
 import { linkText } from './linkbar.js';
@@ -15,6 +15,7 @@ import { orderNumber } from './labels.js';
 
 var SAVED_KEY = 'passline.kds';
 var PENDING_TIMEOUT_MS = 15000;
+var FIRE_ARMED_MS = 5000; // "Fire now" asks for a second press within this time
 var MIN_COLUMN_PX = 290;
 
 export function startKds(root, isExpoPath) {
@@ -65,6 +66,8 @@ function KdsScreen(root, cfg, url) {
   this.freshSnapshot = false;
   this.toastTimer = null;
   this.wasLive = false;
+  this.armed = null; // the scheduled order whose "Fire now" was pressed once
+  this.armedTimer = null;
 }
 
 KdsScreen.prototype.start = function () {
@@ -167,8 +170,8 @@ KdsScreen.prototype.flush = function () {
 KdsScreen.prototype.act = function (type, item, line) {
   if (type === 'dismiss') {
     this.state.dismissed[item.ticket_id] = true;
-  } else if (type === 'serve') {
-    this.state.act({ type: 'serve', ref: newRef(), order_id: item.order_id });
+  } else if (type === 'serve' || type === 'fire') {
+    this.state.act({ type: type, ref: newRef(), order_id: item.order_id });
   } else {
     var a = { type: type, ref: newRef(), ticket_id: item.ticket_id };
     if (line) {
@@ -179,6 +182,26 @@ KdsScreen.prototype.act = function (type, item, line) {
     this.state.markSeen(item);
   }
   this.flush();
+  this.render();
+};
+
+// "Fire now" on a scheduled order: the first press arms it, a second within
+// FIRE_ARMED_MS fires it (an order fired by mistake would be cooked early).
+KdsScreen.prototype.armFire = function (o) {
+  var self = this;
+  clearTimeout(this.armedTimer);
+  if (this.armed === o.order_id) {
+    this.armed = null;
+    this.toastText(orderNumber(o.order, o.order_id) + ' fired: on its way to the stations');
+    this.act('fire', o);
+    return;
+  }
+  this.armed = o.order_id;
+  this.toastText('Fire ' + orderNumber(o.order, o.order_id) + ' now? Press again to send it to the kitchen');
+  this.armedTimer = setTimeout(function () {
+    self.armed = null;
+    self.render();
+  }, FIRE_ARMED_MS);
   this.render();
 };
 
@@ -239,6 +262,10 @@ KdsScreen.prototype.onKey = function (ev) {
     else this.bumpSelected();
   } else if (action === 'recall') {
     if (!expo) this.recallLast();
+  } else if (action === 'fire' && expo) {
+    var next = this.state.scheduledOrders().filter(function (o) { return !o.pending; })[0];
+    if (next) this.armFire(next);
+    else this.toastText('No scheduled order to fire');
   } else if (action === 'prev' || action === 'next') {
     this.page += action === 'next' ? 1 : -1;
     this.selectedIndex = 0;
@@ -289,6 +316,7 @@ KdsScreen.prototype.build = function () {
   this.cardsEl = h('main', { class: 'cards', id: 'cards' });
   this.measureEl = h('div', { class: 'measure', 'aria-hidden': 'true' });
   this.allDayEl = h('aside', { class: 'all-day', id: 'all-day' });
+  this.scheduledEl = h('aside', { class: 'scheduled', id: 'scheduled', hidden: true });
   this.drawerEl = h('div', { class: 'drawer', id: 'recall', hidden: true });
   this.helpEl = h('div', { class: 'help', id: 'help', hidden: true });
   this.toastEl = h('div', { class: 'toast', id: 'toast', hidden: true });
@@ -307,7 +335,7 @@ KdsScreen.prototype.build = function () {
       this.linkEl,
     ]),
     this.linkBar,
-    h('div', { class: 'body' }, [this.cardsEl, this.allDayEl]),
+    h('div', { class: 'body' }, [this.cardsEl, this.allDayEl, this.scheduledEl]),
     this.measureEl,
     this.drawerEl,
     this.helpEl,
@@ -335,6 +363,7 @@ KdsScreen.prototype.render = function () {
   this.allDayBtn.hidden = expo;
   var items = expo ? s.expoOrders() : s.activeTickets();
   this.countEl.textContent = items.length + (expo ? ' orders' : ' tickets');
+  this.renderScheduled(expo); // first: the panel takes its width from the cards
   this.renderCards(items, expo);
   this.renderAllDay(expo);
   this.renderTop();
@@ -458,6 +487,28 @@ KdsScreen.prototype.renderAllDay = function (expo) {
   ]);
 };
 
+// Expo: the orders the broker holds until their fire time, next first (docs/kds.md).
+KdsScreen.prototype.renderScheduled = function (expo) {
+  var self = this;
+  var held = expo ? this.state.scheduledOrders() : [];
+  this.scheduledEl.hidden = !held.length;
+  if (!held.length) return;
+  replaceChildren(this.scheduledEl, [
+    h('h2', { text: 'Scheduled · ' + held.length }),
+    h(
+      'ol',
+      { class: 'sched' },
+      held.map(function (o) {
+        return scheduledRow(o, {
+          armed: self.armed === o.order_id,
+          onFire: function (x) { self.armFire(x); },
+        });
+      })
+    ),
+    h('p', { class: 'muted sched-hint', text: self.keys.label('fire') + ': fire the next one now' }),
+  ]);
+};
+
 KdsScreen.prototype.renderTop = function () {
   var unlocked = soundUnlocked();
   this.soundBtn.textContent = this.muted ? '♪ muted' : unlocked ? '♪ on' : '♪ tap for sound';
@@ -498,6 +549,11 @@ KdsScreen.prototype.tick = function () {
       card.classList.add('timer-' + cls);
       card.dataset.timer = cls;
     }
+  }
+  var countdowns = this.scheduledEl.querySelectorAll('.countdown');
+  for (var j = 0; j < countdowns.length; j++) {
+    var left = (Date.parse(countdowns[j].dataset.fire) - now) / 1000;
+    countdowns[j].textContent = left > 0 ? 'in ' + duration(left) : 'firing';
   }
   if (this.link && this.link.state === 'live' && this.state.expirePending(PENDING_TIMEOUT_MS)) this.queueRender();
 };
@@ -553,6 +609,7 @@ KdsScreen.prototype.toggleHelp = function () {
     ['lineDown', k.label('lineUp') + ' ' + k.label('lineDown') + ', ' + k.label('bumpLine'), 'pick a line, bump it'],
     ['mute', k.label('mute'), 'sound on/off'],
     ['allDay', k.label('allDay'), 'all-day counts'],
+    ['fire', k.label('fire'), 'expo: fire the next scheduled order now (press twice)'],
   ];
   replaceChildren(this.helpEl, [
     h('h2', { text: 'Keys' }),
@@ -563,7 +620,7 @@ KdsScreen.prototype.toggleHelp = function () {
 };
 
 KdsScreen.prototype.toast = function (action, err) {
-  var what = { start: 'Start', bump: 'Bump', bump_line: 'Line bump', recall: 'Recall', prioritize: 'Rush', serve: 'Serve' }[action.type] || action.type;
+  var what = { start: 'Start', bump: 'Bump', bump_line: 'Line bump', recall: 'Recall', prioritize: 'Rush', serve: 'Serve', fire: 'Fire' }[action.type] || action.type;
   var text = err.code === 'version_conflict'
     ? what + ' not applied: the ticket changed on another screen; showing the latest'
     : what + ' refused: ' + err.message;

@@ -89,8 +89,10 @@ StationState.prototype.applyDelta = function (msg) {
     this.allDay = msg.counts || {};
   } else if (msg.type === 'order') {
     var o = msg.order;
-    var isNewOrder = !this.known[o.order_id];
-    if (this.putOrder(o) && isNewOrder && o.state !== 'served' && o.state !== 'cancelled') {
+    var before = this.orders[o.order_id];
+    // new to the kitchen: never seen, or held until now (a scheduled order that fired)
+    var isNewOrder = !this.known[o.order_id] || (before && before.state === 'scheduled');
+    if (this.putOrder(o) && isNewOrder && (o.state === 'open' || o.state === 'ready')) {
       fresh.push(o.order_id);
     }
   }
@@ -376,4 +378,26 @@ StationState.prototype.expoOrders = function () {
     if (ra !== rb) return ra - rb;
     return dueKey(a) - dueKey(b) || (a.order_id < b.order_id ? -1 : 1);
   });
+};
+
+// Scheduled orders (held by the broker until their fire time, docs/kds.md), the next to
+// fire first; one this screen fired and the broker has not confirmed yet is `pending`.
+StationState.prototype.scheduledOrders = function () {
+  var self = this;
+  var firing = {};
+  this.pending.forEach(function (a) {
+    if (a.type === 'fire') firing[a.order_id] = true;
+  });
+  return Object.keys(this.orders)
+    .filter(function (id) {
+      return self.orders[id].state === 'scheduled';
+    })
+    .map(function (id) {
+      var o = Object.assign({}, self.orders[id]);
+      if (firing[id]) o.pending = true;
+      return o;
+    })
+    .sort(function (a, b) {
+      return Date.parse(a.fire_at) - Date.parse(b.fire_at) || (a.order_id < b.order_id ? -1 : 1);
+    });
 };

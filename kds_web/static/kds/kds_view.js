@@ -323,3 +323,28 @@ function rowsThatFit(m, cont, from, space) {
   }
   return best;
 }
+
+// One row of the expo's "Scheduled" panel: the order, when it fires (and in how long,
+// kept current by the screen's timer), when it is due, and "Fire now". The first press
+// arms the button, the second (within a few seconds) fires: an order fired by mistake
+// would be cooked early. ctx: {armed, onFire(order)}
+export function scheduledRow(o, ctx) {
+  var cls = 'sched-row' + (ctx.armed ? ' armed' : '') + (o.pending ? ' pending' : '');
+  var label = o.pending ? 'Firing…' : ctx.armed ? 'Fire now? ✓' : 'Fire now';
+  return h('li', { class: cls, dataset: { order: o.order_id } }, [
+    h('div', { class: 'sched-main' }, [
+      h('span', { class: 'number', text: orderNumber(o.order, o.order_id) }),
+      h('span', { class: 'fires', text: 'fires ' + clock(o.fire_at) }),
+    ]),
+    h('div', { class: 'sched-sub' }, [
+      h('span', { class: 'countdown', 'data-fire': o.fire_at, text: '' }),
+      o.order.due_at ? h('span', { class: 'due', text: 'due ' + clock(o.order.due_at) }) : null,
+    ]),
+    h('button', {
+      class: 'btn fire',
+      disabled: o.pending ? true : null,
+      onclick: stop(function () { ctx.onFire(o); }),
+      text: label,
+    }),
+  ]);
+}

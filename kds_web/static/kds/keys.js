@@ -22,6 +22,7 @@ export var DEFAULT_KEYS = {
   lineDown: ['ArrowDown'],
   bumpLine: ['b'],
   allDay: ['a'],
+  fire: ['f'],
   mute: ['m'],
   help: ['?', 'h'],
   close: ['Escape'],
