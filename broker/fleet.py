@@ -162,7 +162,7 @@ class FleetState:
                 log.warning("store=%s: link state not recorded: %s", link.store_id, result)
             elif result is True and (not link.online or _outage_ended(link)):
                 self._publish_link(link)  # an outage that ended: HQ hears of it now
-                self.defer(functools.partial(self._link_event, link))
+                self._queue_link_event(link)
         for i, write in enumerate(deferred):
             try:
                 await write()
@@ -212,15 +212,17 @@ class FleetState:
             )
         )
 
-    async def _link_event(self, link: LinkRecord) -> None:
+    def _queue_link_event(self, link: LinkRecord) -> None:
         """``store.offline`` when a link was recorded down, ``store.online`` when it came
-        back after an outage (docs/webhooks.md)."""
-        if self.webhooks is None:
-            return
+        back after an outage (docs/webhooks.md): queued with the next flush (which retries
+        it while storage is away), and only when a subscription wants it."""
         type_ = EventType.STORE_ONLINE if link.online else EventType.STORE_OFFLINE
-        if not self.webhooks.wanted(type_, link.store_id):
-            return
-        data: dict[str, Any] = {"since": link.since.isoformat()}
+        if self.webhooks is not None and self.webhooks.wanted(type_, link.store_id):
+            self.defer(functools.partial(self._link_event, link, type_))
+
+    async def _link_event(self, link: LinkRecord, type_: EventType) -> None:
+        assert self.webhooks is not None
+        data: dict[str, Any] = {"since": link.since}
         if link.online:
             data["client_version"] = link.client_version
             if link.last_outage is not None:
@@ -282,7 +284,7 @@ class FleetState:
             link = old.model_copy(update={"online": False, "since": self.now()})
             if await self._write_link(link, dead_node=node):
                 self._publish_link(link)
-                self.defer(functools.partial(self._link_event, link))
+                self._queue_link_event(link)
 
     # -- job states ----------------------------------------------------------------------
     async def acked(self, store_id: str, sent: Sequence[tuple[str, datetime]]) -> None:
@@ -378,7 +380,7 @@ class FleetState:
             "kind": job.get("kind"),
             "state": report.state.value,
             "reason": report.reason,
-            "at": report.at.isoformat(),
+            "at": report.at,
         }
         key = f"{report.job_id}\x1f{report.state.value}\x1f{report.at.isoformat()}"
         await self.webhooks.emit(type_, store_id, key, report.at, data)
@@ -441,7 +443,7 @@ class FleetState:
             "state": new.state.value,
             "reasons": list(new.reasons),
             "detail": new.detail,
-            "since": new.since.isoformat(),
+            "since": new.since,
         }
         if type_ is EventType.PRINTER_RECOVERED and old is not None:
             data["previous_state"] = old.state.value

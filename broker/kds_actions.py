@@ -187,7 +187,7 @@ class Kitchen:
             "service": order.service.value,
             "pickup_code": order.pickup_code,
             "table": order.table,
-            "ready_at": now.isoformat(),
+            "ready_at": now,
             "by": "stations" if tickets is not None else "expo",
         }
         # once per order: a recall and a second bump do not make the order ready again

@@ -242,7 +242,9 @@ class Orders:
             if first is None:
                 raise
             return False, first
-        result = submit_result(order_id, plan).model_copy(update={"fire_at": fire_at})
+        result = submit_result(order_id, plan)
+        if fire_at is not None:  # (a copy per order only for the held ones: the hot path)
+            result = result.model_copy(update={"fire_at": fire_at})
         rec = OrderRecord(
             order_id=order_id,
             store_id=order.store_id,

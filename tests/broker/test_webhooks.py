@@ -172,3 +172,22 @@ async def test_kill_9_with_events_pending_delivers_them_after_restart(storage: s
             assert kinds == ["printer.alert", "printer.recovered"] * 5
     finally:
         rx.stop()
+
+
+async def test_store_offline_then_online_after_the_outage(ep: Endpoints, store: str) -> None:
+    rx = Receiver(SECRET)
+    rx.start()
+    try:
+        await subscribe(ep, rx.url, ["store.offline", "store.online"])
+        ws, _ = await open_store(ep)
+        await ws.close()
+        offline = await rx.wait_for("store.offline")
+        assert offline["store_id"] == "s-001"
+        assert rx.events("store.online") == []  # a first link is no recovery
+        ws, _ = await open_store(ep)
+        online = await rx.wait_for("store.online")
+        assert online["data"]["outage"]["started"] == offline["data"]["since"]
+        assert online["data"]["client_version"] == "test/1"
+        await ws.close()
+    finally:
+        rx.stop()
