@@ -82,14 +82,8 @@ class Subscription:
         )
 
     def doc(self) -> str:
-        return _Stored(
-            webhook_id=self.webhook_id,
-            url=self.url,
-            events=tuple(EventType(e) for e in sorted(self.events)),
-            stores=tuple(sorted(self.stores)) if self.stores is not None else None,
-            created_at=self.created_at,
-            secret=self.secret,
-        ).model_dump_json()
+        """The stored form: the view and the secret."""
+        return _Stored(**self.view().model_dump(), secret=self.secret).model_dump_json()
 
     @classmethod
     def parse(cls, doc: str) -> Subscription:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.broker.helpers import Endpoints, open_store, send_msgpack, store_config, token
 from tests.broker.test_process import broker_process
+from tests.e2e.stack import eventually
 from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-0123456789abcdef"
@@ -39,16 +39,6 @@ async def log_of(ep: Endpoints, webhook_id: str) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     out: list[dict[str, Any]] = r.json()
     return out
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {within}s: {what}")
 
 
 async def test_subscriptions_rest(ep: Endpoints, store: str) -> None:
@@ -111,7 +101,7 @@ async def test_dead_letter_then_replay(broker_with: Any) -> None:
                 log = await log_of(ep, webhook_id)
                 return bool(log) and log[0]["status"] == "dead"
 
-            await until(dead, "dead-lettered")
+            await eventually(dead, within=20, what="dead-lettered")
             [entry] = await log_of(ep, webhook_id)
             assert entry["attempts"] >= 2 and entry["last_error"] == "HTTP 500"
             assert entry["next_attempt_at"] is None
@@ -127,13 +117,16 @@ async def test_dead_letter_then_replay(broker_with: Any) -> None:
             async def delivered() -> bool:
                 return (await log_of(ep, webhook_id))[0]["status"] == "delivered"
 
-            await until(delivered, "delivered after the replay")
+            await eventually(delivered, within=20, what="delivered after the replay")
             async with ep.client(token("hq")) as http:  # by id, whatever its status
                 r = await http.post(
                     f"/v1/webhooks/{webhook_id}/replay", json={"event_ids": [event["id"]]}
                 )
             assert r.json() == {"replayed": 1}
-            await until(lambda: asyncio.sleep(0, len(rx.deliveries) >= 2 + entry["attempts"]), "")
+            await eventually(
+                lambda: asyncio.sleep(0, len(rx.deliveries) >= 2 + entry["attempts"]),
+                what="sent again on request",
+            )
             await ws.close()
     finally:
         rx.stop()
@@ -156,7 +149,7 @@ async def test_kill_9_with_events_pending_delivers_them_after_restart(storage: s
             async def queued() -> bool:
                 return len(await log_of(ep, webhook_id)) == 10
 
-            await until(queued, "ten events queued")
+            await eventually(queued, within=20, what="ten events queued")
             pending = [d["event_id"] for d in reversed(await log_of(ep, webhook_id))]
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
@@ -166,7 +159,7 @@ async def test_kill_9_with_events_pending_delivers_them_after_restart(storage: s
             async def arrived() -> bool:
                 return len(rx.events()) >= len(pending)
 
-            await until(arrived, "the pending events, after the restart", within=30)
+            await eventually(arrived, within=30, what="the pending events, after the restart")
             assert [e["id"] for e in rx.events()] == pending  # all of them, in order
             kinds = [e["type"] for e in rx.events()]
             assert kinds == ["printer.alert", "printer.recovered"] * 5
