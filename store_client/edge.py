@@ -99,6 +99,10 @@ class _EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
+#: How long a stopping edge waits for its screens' sockets to close.
+CLOSE_S = 5.0
+
+
 class LanEdge:
     """The LAN ingest of one store client; ``await edge.serve()`` runs it."""
 
@@ -139,8 +143,24 @@ class LanEdge:
         await self.local.restore()
         try:
             await self._server.serve(sockets=[self._sock])
+        except asyncio.CancelledError:
+            await self._close()
+            raise
         finally:
             self._sock.close()
+
+    async def _close(self) -> None:
+        """The client is stopping: close the screens' sockets (1012) and let their relays
+        end, so nothing of the web stack outlives the client (uvicorn, cut off mid-serve,
+        leaves its websocket tasks behind otherwise)."""
+        self._server.should_exit = True
+        try:
+            async with asyncio.timeout(CLOSE_S):
+                await self._server.shutdown(sockets=[self._sock])
+        except TimeoutError:
+            log.warning("store edge: screens did not close in %.0fs", CLOSE_S)
+            for task in list(self._server.server_state.tasks):
+                task.cancel()
 
     # -- routes ------------------------------------------------------------------------------
 

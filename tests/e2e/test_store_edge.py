@@ -428,3 +428,33 @@ async def test_a_restart_during_the_outage_keeps_local_screens_and_their_tickets
 
 async def _listening(client: StoreClient) -> bool:
     return client.lan_port is not None
+
+
+async def test_stopping_the_client_with_a_screen_open_leaves_no_socket_behind(
+    tmp_path: Path,
+) -> None:
+    """A store client stopped (service stop, shutdown) while a screen is relayed through
+    its edge ends that screen's socket and its handler: nothing is left running to be
+    collected after the loop is gone (it was: uvicorn's websocket task, cut off)."""
+    import json
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async with edge_store(tmp_path) as (st, _proxy, client):
+        assert client.lan_port is not None
+        async with connect(
+            f"ws://127.0.0.1:{client.lan_port}/v1/ws/kds", subprotocols=["passline.v1.json"]
+        ) as ws:  # type: ignore[list-item]
+            hello = {"type": "hello", "token": token("kds", store=STORE), "store": STORE,
+                     "station": "grill"}  # fmt: skip
+            await ws.send(json.dumps(hello))
+            assert json.loads(await ws.recv())["type"] == "snapshot"
+            await st.stop_client()
+            with contextlib.suppress(ConnectionClosed):
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()  # the edge closes the screen's socket
+            assert ws.close_code is not None
+        left = [t for t in asyncio.all_tasks() if "run_asgi" in repr(t.get_coro())]
+        assert left == [], left
