@@ -8,6 +8,7 @@ A thin REST client: each ``[stores.ID]`` table is checked against ``StoreConfig`
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,6 +21,7 @@ import httpx
 from pydantic import ValidationError
 
 from protocol.config import StoreConfig
+from protocol.webhooks import WebhookCreate
 
 TIMEOUT_S = 15.0
 #: Answers after which the remaining stores would fail the same way: stop sending.
@@ -61,7 +63,8 @@ def stores() -> None:
 def apply(
     stores_file: Path, broker: str, token: str | None, dry_run: bool, only: tuple[str, ...]
 ) -> None:
-    """PUT each [stores.ID] table of STORES_TOML to /v1/stores/ID/config.
+    """PUT each [stores.ID] table of STORES_TOML to /v1/stores/ID/config, then add
+    each [webhooks.NAME] subscription the broker does not have yet.
 
     Prints one line per store: `s-001  ok  version 3`, or `error` with the status and
     each failing field's path. A store that fails the local check is not sent.
@@ -71,7 +74,11 @@ def apply(
         raise click.UsageError("--token (or PASSLINE_TOKEN) is required, scope hq")
     if not broker.startswith(("http://", "https://")):
         raise click.BadParameter("expected http(s)://HOST:PORT", param_hint="--broker")
-    if _apply_all(tables, broker, token or "", dry_run):
+    failed = _apply_all(tables, broker, token or "", dry_run)
+    hooks = {} if only else load_webhooks(stores_file)
+    if hooks and _apply_webhooks(hooks, broker, token or "", dry_run):
+        failed = True
+    if failed:
         click.get_current_context().exit(1)
 
 
@@ -167,3 +174,83 @@ def describe_problem(r: httpx.Response) -> str:
 
 def _field(path: str, msg: str) -> str:
     return f"{path}: {msg}" if path else msg
+
+
+# -- webhooks (docs/webhooks.md) -----------------------------------------------------------
+WEBHOOK_KEYS = frozenset({"url", "events", "stores", "secret_env"})
+
+
+def load_webhooks(path: Path) -> dict[str, dict[str, Any]]:
+    """The file's ``[webhooks.NAME]`` tables (none: empty); the file was read already."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    tables = data.get("webhooks") or {}
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
+        raise click.ClickException(f"{path}: webhooks.NAME must be tables")
+    return tables
+
+
+def webhook_body(name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """The ``POST /v1/webhooks`` body of one table: the secret comes from the environment
+    variable ``secret_env`` names, never from the file (it would end up in git)."""
+    unknown = sorted(set(table) - WEBHOOK_KEYS)
+    if "secret" in unknown:
+        raise click.ClickException(
+            f"webhooks.{name}: put the secret in an environment variable and name it "
+            "with secret_env, not in the file"
+        )
+    if unknown:
+        raise click.ClickException(f"webhooks.{name}: unknown key(s) {', '.join(unknown)}")
+    env = table.get("secret_env")
+    secret = os.environ.get(env) if isinstance(env, str) else None
+    if not secret:
+        raise click.ClickException(f"webhooks.{name}: secret_env must name a set variable")
+    body = {k: v for k, v in table.items() if k in ("url", "events", "stores")}
+    try:
+        WebhookCreate.model_validate({**body, "secret": secret})
+    except ValidationError as exc:
+        paths = [_field(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        raise click.ClickException(f"webhooks.{name}: " + "; ".join(paths)) from None
+    return {**body, "secret": secret}
+
+
+def _same(body: dict[str, Any], existing: dict[str, Any]) -> bool:
+    stores = sorted(body["stores"]) if body.get("stores") is not None else None
+    return (
+        existing.get("url") == body["url"]
+        and sorted(existing.get("events") or ()) == sorted(body["events"])
+        and existing.get("stores") == stores
+    )
+
+
+def _apply_webhooks(tables: dict[str, Any], broker: str, token: str, dry_run: bool) -> bool:
+    """Add each subscription the broker does not have (same url, events and stores);
+    one line each. Subscriptions missing from the file are left alone."""
+    bodies = {name: webhook_body(name, t) for name, t in tables.items()}
+    width = max(len(n) for n in bodies) + len("webhook ")
+    if dry_run:
+        for name, body in bodies.items():
+            shown = {k: v for k, v in body.items() if k != "secret"}
+            click.echo(f"{'webhook ' + name:<{width}}  valid    would POST /v1/webhooks {shown}")
+        return False
+    headers = {"Authorization": f"Bearer {token}"}
+    failed = False
+    with httpx.Client(base_url=broker, headers=headers, timeout=TIMEOUT_S) as http:
+        try:
+            r = http.get("/v1/webhooks")
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {broker}: {exc}") from None
+        if r.status_code != 200:
+            raise click.ClickException(f"webhooks: {describe_problem(r)}")
+        existing = r.json()
+        for name, body in bodies.items():
+            found = next((w for w in existing if _same(body, w)), None)
+            if found is not None:
+                text = f"ok       exists as {found['webhook_id']}"
+            else:
+                r = http.post("/v1/webhooks", json=body)
+                if r.status_code == 201:
+                    text = f"ok       added as {r.json()['webhook_id']}"
+                else:
+                    failed, text = True, f"error    {describe_problem(r)}"
+            click.echo(f"{'webhook ' + name:<{width}}  {text}")
+    return failed

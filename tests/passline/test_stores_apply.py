@@ -157,3 +157,48 @@ def test_problem_details_become_field_paths() -> None:
         == "422 printers.0.transport: bad; Value error, duplicate printer_id 'a'"
     )
     assert describe_problem(httpx.Response(502, text="<html>")) == "502 Bad Gateway"
+
+
+HOOKS = """
+[webhooks.ops]
+url = "https://ops.example.com/hooks/passline"
+events = ["printer.alert", "printer.recovered"]
+secret_env = "OPS_WEBHOOK_SECRET"
+
+[webhooks.sms]
+url = "https://sms.example.com/ready"
+events = ["order.ready"]
+stores = ["s-002"]
+secret_env = "OPS_WEBHOOK_SECRET"
+"""
+
+
+async def test_webhooks_in_the_file_are_added_once(http: httpx.AsyncClient, tmp_path: Path) -> None:
+    """`[webhooks.NAME]` tables (docs/webhooks.md): added when the broker has no such
+    subscription, left alone when it has; the secret comes from the environment."""
+    path = tmp_path / "stores.toml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8") + HOOKS, encoding="utf-8")
+    env = {"PASSLINE_TOKEN": token("hq"), "OPS_WEBHOOK_SECRET": "whsec-0123456789abcdef"}
+    out = await passline(*apply_args(http, path), env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    tail = out.stdout.splitlines()[-2:]
+    assert tail[0].startswith("webhook ops  ok       added as wh_"), tail
+    assert tail[1].startswith("webhook sms  ok       added as wh_"), tail
+    subs = (await http.get("/v1/webhooks")).json()
+    assert sorted(s["url"] for s in subs) == [
+        "https://ops.example.com/hooks/passline",
+        "https://sms.example.com/ready",
+    ]
+    again = await passline(*apply_args(http, path), env=env)
+    assert again.returncode == 0 and "exists as wh_" in again.stdout
+    assert len((await http.get("/v1/webhooks")).json()) == 2  # nothing added twice
+
+    dry = await passline(*apply_args(http, path, "--dry-run"), env=env)
+    assert "would POST /v1/webhooks" in dry.stdout and "whsec" not in dry.stdout
+    unset = await passline(*apply_args(http, path, "--dry-run"))
+    assert unset.returncode == 1
+    assert unset.stderr.strip() == "Error: webhooks.ops: secret_env must name a set variable"
+    path.write_text(HOOKS.replace('secret_env = "OPS_WEBHOOK_SECRET"', 'secret = "x"', 1)
+                    + EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")  # fmt: skip
+    inline = await passline(*apply_args(http, path, "--dry-run"), env=env)
+    assert "not in the file" in inline.stderr and "Traceback" not in inline.stderr
