@@ -35,6 +35,7 @@ TOKENS = {
     "hq": lambda: token("hq"),
     "store": lambda: token("store", store="s-001"),
     "kds": lambda: token("kds", store="s-001"),
+    "board": lambda: token("board", store="s-001"),
     "none": lambda: "",
     "bad": lambda: token("hq")[:-4] + "AAAA",
     "expired": lambda: issue_token(SECRET, "hq", ttl_s=10, now=time.time() - 3600),
@@ -121,7 +122,14 @@ async def test_ws_store_auth(ep: Endpoints, store: str) -> None:
     ws, welcome = await open_store(ep)
     assert welcome["type"] == "welcome"
     await ws.close()
-    for who, status in [("none", 401), ("bad", 401), ("expired", 401), ("kds", 403), ("hq", 403)]:
+    for who, status in [
+        ("none", 401),
+        ("bad", 401),
+        ("expired", 401),
+        ("kds", 403),
+        ("hq", 403),
+        ("board", 403),
+    ]:
         headers = auth(TOKENS[who]()) if who != "none" else {}
         with pytest.raises(InvalidStatus) as info:
             await connect(
@@ -144,7 +152,7 @@ async def test_ws_browser_auth(ep: Endpoints, store: str) -> None:
     ws, fleet = await open_hq(ep)
     assert fleet["type"] == "fleet"
     await ws.close()
-    for who in ("bad", "expired", "store", "ingest", "other-audience", "no-aud-iss"):
+    for who in ("bad", "expired", "store", "ingest", "board", "other-audience", "no-aud-iss"):
         code = 4501 if who == "expired" else 1008  # 4501: terminal, get a new token
         for opener in (open_kds, open_hq):
             with pytest.raises(ConnectionClosed) as closed:
