@@ -41,7 +41,9 @@ async def path_values(ep: Endpoints) -> dict[str, str]:
     }
 
 
-async def test_a_board_token_is_refused_by_every_rest_route(broker_with: Any) -> None:
+@pytest.mark.parametrize("scope", ["board", "kds", "store"])
+async def test_a_screen_token_is_refused_by_every_rest_route(broker_with: Any, scope: str) -> None:
+    """Board, kitchen-screen and store-link tokens are for websockets only."""
     async with broker_with() as (_, ep):
         values = await path_values(ep)
         async with ep.client() as anonymous:
@@ -54,14 +56,14 @@ async def test_a_board_token_is_refused_by_every_rest_route(broker_with: Any) ->
         ]
         assert len(calls) >= 20, calls
         answers = {}
-        async with ep.client(token("board", store="s-001")) as http:
+        async with ep.client(token(scope, store="s-001")) as http:
             for method, path in calls:
                 body = {} if method in ("POST", "PUT") else None
                 r = await http.request(method, path, json=body)
                 answers[f"{method} {path}"] = r.status_code
                 if r.status_code == 403:
                     assert r.headers["content-type"] == "application/problem+json"
-                    assert "board" in r.json()["detail"]
+                    assert scope in r.json()["detail"]
         assert {k: v for k, v in answers.items() if v != 403} == {}
 
 
