@@ -53,6 +53,7 @@ function Board(root, cfg, url) {
   this.state = new BoardState();
   this.fresh = false; // the next hello asks for no resume (the page slept)
   this.chimes = 0; // how many times the bell rang (tests read it)
+  this.freshShown = 0; // fresh (highlighted) numbers on screen at the last render
   this.el = {};
 }
 
@@ -97,15 +98,18 @@ Board.prototype.ring = function () {
   bell();
 };
 
+// Once a second: ready numbers past their time leave, fresh ones stop standing out.
 Board.prototype.tick = function () {
   var now = Date.now();
   var dropped = this.state.expire(now);
+  if (dropped || this.freshCount(now) !== this.freshShown) this.render();
+};
+
+Board.prototype.freshCount = function (now) {
   var orders = this.state.orders;
-  var fading = Object.keys(orders).some(function (id) {
-    var o = orders[id];
-    return o.state === 'ready' && now - o.seenAt >= FRESH_MS && now - o.seenAt < FRESH_MS + 1000;
-  });
-  if (dropped || fading) this.render();
+  return Object.keys(orders).filter(function (id) {
+    return orders[id].state === 'ready' && now - orders[id].seenAt < FRESH_MS;
+  }).length;
 };
 
 // --- view ----------------------------------------------------------------------------
@@ -139,6 +143,7 @@ Board.prototype.heading = function (which) {
 
 Board.prototype.render = function () {
   var lists = this.state.lists();
+  this.freshShown = this.freshCount(Date.now());
   this.el.title.textContent = this.state.title;
   this.fill(this.el.preparing, lists.preparing, 'preparing');
   this.fill(this.el.ready, lists.ready, 'ready');
