@@ -1,8 +1,9 @@
 """Tokens: HS256 JWTs with a scope (DESIGN.md §5.2).
 
-Claims: ``sub`` (who), ``scope`` (store|kds|hq|ingest), ``store`` (store and kds tokens),
-``stores`` (ingest tokens limited to some stores; absent means every store), ``station``
-(kds tokens limited to one station), ``exp``, ``iat``, ``jti`` (the id a revocation names),
+Claims: ``sub`` (who), ``scope`` (store|kds|hq|ingest|board), ``store`` (store, kds and
+board tokens), ``stores`` (ingest tokens limited to some stores; absent means every
+store), ``station`` (kds tokens limited to one station), ``exp``, ``iat``, ``jti`` (the
+id a revocation names),
 ``iss`` and ``aud`` (the broker's ``token_issuer`` and ``token_audience``: a token made for
 another deployment is refused even where the secret is shared). PyJWT checks the HMAC with
 ``hmac.compare_digest`` (constant time). Tokens are never logged: log ``jti`` instead.
@@ -41,6 +42,7 @@ class Scope(StrEnum):
     KDS = "kds"
     HQ = "hq"
     INGEST = "ingest"
+    BOARD = "board"  # read-only: one store's pickup board (/v1/ws/board), nothing else
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +136,16 @@ def issue_token(
     return jwt.encode(claims, check_secret(secret), algorithm=ALGORITHM)
 
 
+#: Scopes bound to one store (the ``store`` claim).
+STORE_BOUND = (Scope.STORE, Scope.KDS, Scope.BOARD)
+
+
 def _check_shape(
     scope: Scope, store: str | None, stores: list[str] | None, station: str | None, ttl_s: int
 ) -> None:
-    if scope in (Scope.STORE, Scope.KDS) and not store:
+    if scope in STORE_BOUND and not store:
         raise ValueError(f"a {scope.value} token needs a store")
-    if store and scope not in (Scope.STORE, Scope.KDS):
+    if store and scope not in STORE_BOUND:
         raise ValueError(f"a {scope.value} token takes no store")
     if stores and scope is not Scope.INGEST:
         raise ValueError("only ingest tokens take a list of stores")
@@ -240,7 +246,7 @@ def ended_by(claims: Claims, revoked: Callable[[str], bool], now: float) -> Unau
 def _claims(raw: dict[str, object]) -> Claims:
     scope = Scope(str(raw["scope"]))
     store, stores, station = raw.get("store"), raw.get("stores"), raw.get("station")
-    if scope in (Scope.STORE, Scope.KDS) and not isinstance(store, str):
+    if scope in STORE_BOUND and not isinstance(store, str):
         raise ValueError("store claim missing")
     if stores is not None and not (
         isinstance(stores, list) and all(isinstance(s, str) for s in stores)

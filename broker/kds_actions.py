@@ -24,7 +24,9 @@ from broker.storage import Kind, NewEntry, Put, Storage, Tx
 from kitchen.actions import apply_action, check_fires, check_serves, check_station, serve
 from kitchen.errors import ActionRefused, StaleVersion
 from kitchen.expo import OPEN_STATES, with_ticket
+from kitchen.pickup import stations_pickup_state
 from protocol.errors import TransitionError
+from protocol.messages.board import PickupState
 from protocol.messages.common import ErrorCode
 from protocol.messages.kds import Fire, KdsAck, KdsAction, KdsError, Serve
 from protocol.tickets import ExpoOrder, ExpoState, Ticket, TicketOrder, TicketState
@@ -120,7 +122,7 @@ class Kitchen:
             raise ActionRefused(ErrorCode.NOT_FOUND, f"no order {action.order_id!r} on expo")
         expo = ExpoOrder.model_validate_json(raw.doc)
         try:
-            new = serve(expo, action.version)
+            new = serve(expo, action.version, self.now())
         except StaleVersion:
             return _conflict(action.ref, None, expo)
         except ActionRefused as exc:
@@ -154,7 +156,8 @@ class Kitchen:
     # -- order.ready (docs/webhooks.md) --------------------------------------------------
     async def _ready_without_expo(self, ticket: Ticket) -> None:
         """Where the store has no expo, an order is ready once every station's ticket
-        is (voided ones aside); with an expo, once expo bumps it (``_serve``)."""
+        is (voided ones aside); with an expo, once expo bumps it (``_serve``). The rule
+        is ``kitchen.pickup``'s, which the pickup board follows too."""
         if ticket.state is not TicketState.READY or not self._wants_ready(ticket.store_id):
             return
         if await self.storage.get(Kind.EXPO, ticket.order_id, ticket.store_id) is not None:
@@ -167,8 +170,7 @@ class Kitchen:
         states = [
             TicketRecord.model_validate_json(r.doc).ticket.state for r in records if r is not None
         ]
-        live = [s for s in states if s is not TicketState.VOIDED]
-        if live and all(s is TicketState.READY for s in live):
+        if stations_pickup_state(states) is PickupState.READY:  # the board's rule too
             await self._ready(ticket.store_id, ticket.order_id, ticket.order, ids)
 
     def _wants_ready(self, store_id: str) -> bool:

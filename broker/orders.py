@@ -433,6 +433,8 @@ class Orders:
         served = old is not None and old.state.value == "served"
         version = (raw.version if raw else 0) + 1
         roll = expo_roll_up(rec, list(merged.values()), version, served, rec.fired_at)
+        if served and old is not None:  # an amended served order: still served since then
+            roll = roll.model_copy(update={"served_at": old.served_at})
         return roll, version
 
     async def amend(self, order_id: str, am: Amendment, ref: str | None = None) -> SubmitResult:

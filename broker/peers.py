@@ -23,9 +23,10 @@ from websockets.protocol import OPEN
 from broker.auth import Claims
 from broker.clock import Now, system_now
 from broker.metrics import Metrics
+from broker.session_board import BoardSession
 from broker.session_kds import KdsSession
 from broker.session_store import StoreSession, store_frame
-from broker.storage import Entry
+from broker.storage import Entry, EntryKind
 from protocol.close_codes import CloseCode
 from protocol.codec import truncate_reason
 from protocol.timezones import DEFAULT_TIMEZONE
@@ -234,3 +235,53 @@ class KdsPeer(Peer):
 class HqPeer(Peer):
     def deliver_hq(self, frame: str) -> None:
         self.offer(frame)
+
+
+class BoardPeer(Peer):
+    """A pickup board (``ws_board.py``). Entries that come before its snapshot went out
+    are kept (as entries: what they mean depends on the snapshot's state) and applied
+    right after it; more than ``queue_size`` of them close the link (4001)."""
+
+    def __init__(
+        self,
+        session: BoardSession,
+        conn: ServerConnection,
+        tasks: asyncio.TaskGroup,
+        opts: PeerOptions,
+        label: str,
+    ) -> None:
+        super().__init__(conn, tasks, opts, label)
+        self.session = session
+        self.store_id = session.store_id
+        self.now = opts.now
+        self.kinds = frozenset(
+            {EntryKind.CONFIG, EntryKind.ORDER if session.expo else EntryKind.TICKET}
+        )
+        self.early: list[Entry] | None = []
+
+    def deliver(self, entry: Entry) -> None:
+        if self.closing or entry.kind not in self.kinds:
+            return
+        if self.early is None:
+            self._take(entry)
+        elif len(self.early) < self.queue_size:
+            self.early.append(entry)
+        else:
+            self.close_soon(CloseCode.SLOW_CONSUMER, "too much came in before the snapshot")
+
+    def begin(self) -> None:
+        """The snapshot went out: what came meanwhile follows, then live entries."""
+        early, self.early = self.early or [], None
+        for entry in early:
+            self._take(entry)
+        self.start()
+
+    def _take(self, entry: Entry) -> None:
+        if self.session.outdated_by(entry):
+            self.close_soon(CloseCode.TRY_AGAIN_LATER, "the store's config changed: reconnect")
+            return
+        for frame in self.session.frames(entry, self.now()):
+            self.offer(frame)
+
+    def reset(self) -> None:
+        self.close_soon(CloseCode.TRY_AGAIN_LATER, "stream reset: reconnect")

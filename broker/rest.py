@@ -550,14 +550,15 @@ def _errors(app: FastAPI, metrics: Metrics) -> None:
 
 
 def _static(app: FastAPI, static_dir: Any | None) -> None:
-    """The browser apps, once kds_web ships them (``STATIC_DIR/kds``, ``STATIC_DIR/hq``)."""
+    """The browser apps, once kds_web ships them (``STATIC_DIR/kds``, ``STATIC_DIR/hq``,
+    ``STATIC_DIR/board``: the pickup board, docs/kds.md#pickup-board)."""
     from pathlib import Path as FsPath
 
     from fastapi.staticfiles import StaticFiles
 
     if static_dir is None:
         return
-    for name in ("kds", "hq"):
+    for name in ("kds", "hq", "board"):
         folder = FsPath(static_dir) / name
         if folder.is_dir():
             app.mount(f"/{name}", StaticFiles(directory=folder, html=True), name=name)

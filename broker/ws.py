@@ -1,8 +1,10 @@
-"""The websocket data plane (DESIGN.md §5.3): ``/v1/ws/store``, ``/v1/ws/kds``, ``/v1/ws/hq``.
+"""The websocket data plane (DESIGN.md §5.3): ``/v1/ws/store``, ``/v1/ws/kds``, ``/v1/ws/hq``,
+``/v1/ws/board``.
 
 The server: handshake (admission, the store link's token), the connection's life, the
 close codes; each endpoint's flow is its own module: ``ws_store.py`` (store links),
-``ws_kds.py`` (kitchen screens), ``ws_hq.py`` (HQ screens), sharing ``ws_base.py``. A thin
+``ws_kds.py`` (kitchen screens), ``ws_hq.py`` (HQ screens), ``ws_board.py`` (pickup
+boards), sharing ``ws_base.py``. A thin
 pump around the session cores: decode a frame, ask the core or a service, enqueue the
 answer. Every refusal maps to a close code: 1007 undecodable, 1008 policy/auth,
 1009 too big (websockets enforces ``max_size``), 4001 slow consumer, 4002 no hello in
@@ -36,8 +38,9 @@ from broker.auth import Claims, Scope, TokenCache, bearer, ended_by
 from broker.errors import StorageError, TokenExpired, TokenRevoked, Unauthorized
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
-from broker.peers import HqPeer, KdsPeer, PeerOptions, StorePeer
+from broker.peers import BoardPeer, HqPeer, KdsPeer, PeerOptions, StorePeer
 from broker.ws_base import (
+    BOARD_PATH,
     HQ_PATH,
     KDS_PATH,
     STORE_PATH,
@@ -46,6 +49,7 @@ from broker.ws_base import (
     Services,
     T,
 )
+from broker.ws_board import BoardEndpoint
 from broker.ws_hq import HqEndpoint
 from broker.ws_kds import KdsEndpoint
 from broker.ws_store import StoreEndpoint
@@ -57,7 +61,7 @@ log = logging.getLogger(__name__)
 
 LISTEN_BACKLOG = 4096
 EXPIRY_SLACK = 1024
-AnyPeer = StorePeer | KdsPeer | HqPeer
+AnyPeer = StorePeer | KdsPeer | HqPeer | BoardPeer
 
 
 def _path(conn: ServerConnection) -> str:
@@ -147,6 +151,7 @@ class WsServer:
         self.store = StoreEndpoint(self)
         self.kds = KdsEndpoint(self)
         self.hq = HqEndpoint(self)
+        self.board = BoardEndpoint(self)
         services.storage.listen_takeover(self.store.taken_over)
 
     async def start(self, host: str, port: int, **kwargs: Any) -> Server:
@@ -270,6 +275,8 @@ class WsServer:
                     await self.store.serve(conn, tasks, _claims_of(conn))
                 elif path == KDS_PATH:
                     await self.kds.serve(conn, tasks)
+                elif path == BOARD_PATH:
+                    await self.board.serve(conn, tasks)
                 else:
                     await self.hq.serve(conn, tasks)
         except* Refused as group:
@@ -314,7 +321,7 @@ class WsServer:
             reason = f"no hello within {budget:g} s of connecting"
             raise Refused(CloseCode.HELLO_TIMEOUT, reason) from None
 
-    # -- screens (KDS and HQ) ---------------------------------------------------------------
+    # -- screens (KDS, HQ and pickup boards) -------------------------------------------------
     def browser_claims(self, token: str, scope: Scope) -> Claims:
         try:
             claims = self._tokens.verify(token)
@@ -340,4 +347,4 @@ async def _close(conn: ServerConnection, code: CloseCode, reason: str, within_s:
         conn.transport.abort()
 
 
-__all__ = ["HQ_PATH", "KDS_PATH", "STORE_PATH", "Refused", "Services", "WsServer"]
+__all__ = ["BOARD_PATH", "HQ_PATH", "KDS_PATH", "STORE_PATH", "Refused", "Services", "WsServer"]

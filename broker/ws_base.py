@@ -1,5 +1,5 @@
-"""What the websocket server and its three endpoints share (``ws.py``, ``ws_store.py``,
-``ws_kds.py``, ``ws_hq.py``)."""
+"""What the websocket server and its four endpoints share (``ws.py``, ``ws_store.py``,
+``ws_kds.py``, ``ws_hq.py``, ``ws_board.py``)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from broker.webhooks import Webhooks
 from protocol.close_codes import CloseCode
 
 STORE_PATH, KDS_PATH, HQ_PATH = "/v1/ws/store", "/v1/ws/kds", "/v1/ws/hq"
+BOARD_PATH = "/v1/ws/board"
 MSGPACK, JSON = Subprotocol("passline.v1.msgpack"), Subprotocol("passline.v1.json")
-SUBPROTOCOLS = {STORE_PATH: MSGPACK, KDS_PATH: JSON, HQ_PATH: JSON}
+SUBPROTOCOLS = {STORE_PATH: MSGPACK, KDS_PATH: JSON, HQ_PATH: JSON, BOARD_PATH: JSON}
 REPLAY_BATCH = 500
 T = TypeVar("T")
 

@@ -102,9 +102,10 @@ def check_fires(expo_station: bool) -> None:
         raise ActionRefused(ErrorCode.FORBIDDEN, "only the expo station fires orders")
 
 
-def serve(expo: ExpoOrder, seen_version: int) -> ExpoOrder | None:
-    """The order served, or None when this serve was already applied (a repeat of the
-    screen's own serve, at the version it saw or the one it made).
+def serve(expo: ExpoOrder, seen_version: int, now: datetime | None = None) -> ExpoOrder | None:
+    """The order served (at ``now``: its ``served_at``), or None when this serve was
+    already applied (a repeat of the screen's own serve, at the version it saw or the one
+    it made).
 
     ``ActionRefused`` for an order not ready; ``StaleVersion`` when the screen saw an older
     version.
@@ -117,4 +118,6 @@ def serve(expo: ExpoOrder, seen_version: int) -> ExpoOrder | None:
         raise ActionRefused(
             ErrorCode.ILLEGAL_TRANSITION, f"order is {expo.state.value}, expected ready"
         )
-    return expo.model_copy(update={"state": ExpoState.SERVED, "version": expo.version + 1})
+    return expo.model_copy(
+        update={"state": ExpoState.SERVED, "version": expo.version + 1, "served_at": now}
+    )

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import click
 
-from broker.auth import MAX_TTL_S, Scope, check_secret, issue_token, parse_ttl, revocable
+from broker.auth import (
+    MAX_TTL_S,
+    STORE_BOUND,
+    Scope,
+    check_secret,
+    issue_token,
+    parse_ttl,
+    revocable,
+)
 from broker.config import Settings, load_settings
 from broker.errors import BrokerError
 
@@ -29,7 +37,7 @@ config_option = click.option(
 
 @click.group("token")
 def token() -> None:
-    """Tokens for store clients, KDS screens, HQ and ingest channels."""
+    """Tokens for store clients, KDS screens, HQ, ingest channels and pickup boards."""
 
 
 @token.command("issue")
@@ -38,7 +46,7 @@ def token() -> None:
     "--store",
     "stores",
     multiple=True,
-    help="Store id (required for store and kds; repeat to limit an ingest token).",
+    help="Store id (required for store, kds and board; repeat to limit an ingest token).",
 )
 @click.option("--station", help="Limit a kds token to one station.")
 @click.option(
@@ -56,13 +64,14 @@ def issue(
 ) -> None:
     """Print a token, and nothing else, on stdout.
 
-    An ingest token without --store may use every store; with --store only those."""
+    An ingest token without --store may use every store; with --store only those. A
+    board token shows one store's pickup board and reads nothing else."""
     try:
         ttl_s = parse_ttl(ttl)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ttl") from None
     settings = _settings(config_file)
-    single = scope in (Scope.STORE, Scope.KDS)
+    single = scope in STORE_BOUND
     if single and len(stores) != 1:
         raise click.UsageError(f"a {scope} token needs exactly one --store")
     if stores and scope == Scope.HQ:

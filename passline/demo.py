@@ -152,6 +152,8 @@ class Demo:
             if not s.get("expo")
         }
         urls["Expo"] = f"{base}/kds/expo/?store={data.STORE_ID}&station=expo&token={kds}"
+        board = self.token("board", store=data.STORE_ID)
+        urls["Board"] = f"{base}/board/?store={data.STORE_ID}&token={board}"
         urls["HQ"] = f"{base}/hq/?token={self.token('hq')}"
         urls["API docs"] = f"{base}/docs"
         return urls

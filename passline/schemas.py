@@ -10,13 +10,14 @@ from pydantic import TypeAdapter
 
 from protocol import rest
 from protocol.config import StoreConfig
-from protocol.messages import hq, kds, store
+from protocol.messages import board, hq, kds, store
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
 
 #: file stem -> adapter. Channel unions plus every REST request and response body.
 SCHEMAS: dict[str, TypeAdapter[Any]] = {
     "ws-kds": kds.KDS,
     "ws-hq": hq.HQ,
+    "ws-board": board.BOARD,
     "ws-store": store.STORE,
     "order": TypeAdapter(Order),
     "amendment": TypeAdapter(Amendment),

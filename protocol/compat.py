@@ -8,7 +8,8 @@ then behaves as it always did (standard chits, no release shown).
 
 Protocol 2 (this build): store configs carry ``timezone``, ``ring``,
 ``min_client_version``, ``chit`` (the kitchen chit layout), ``releases``, the prep times
-``prep_s_by_category`` and ``prep_s_by_sku`` and each station's ``prep_s``; a job's
+``prep_s_by_category`` and ``prep_s_by_sku`` and each station's ``prep_s``, ``board``
+(the pickup board's settings: the broker's alone, no store client reads them); a job's
 document carries ``timezone``. A protocol-1 client prints times in the offset the
 channel stamped, as it always did.
 """
@@ -27,6 +28,7 @@ P2_CONFIG_FIELDS = frozenset(
         "releases",
         "prep_s_by_category",
         "prep_s_by_sku",
+        "board",
     }
 )
 #: Station fields (``stations[]``) a protocol-1 client does not know.

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from protocol.base import Frozen, Ident, Text, Version
-from protocol.orders import Template
+from protocol.orders import Service, Template
 from protocol.timezones import ZoneName
 
 TRANSPORT_SCHEMES = ("tcp", "serial", "usb", "file")
@@ -51,6 +51,24 @@ class ChitStyle(Frozen):
     """A line printed above the station name on every kitchen chit ("NEW MENU WEEK")."""
     big_items: bool = False
     """Item lines in double width and height: read at arm's length; wraps more."""
+
+
+#: How long a ready order stays on the pickup board by default (docs/kds.md#pickup-board).
+DEFAULT_BOARD_READY_S = 600
+
+
+class BoardConfig(Frozen):
+    """The customer pickup board (``/board/``, docs/kds.md#pickup-board). Protocol 2 (a
+    protocol-1 client gets the config without it)."""
+
+    names: bool = False
+    """Show the order's ``customer`` under its number. Off by default: a board hangs
+    where every guest reads it."""
+    ready_s: int = Field(default=DEFAULT_BOARD_READY_S, ge=10, le=3600)
+    """Seconds a ready order stays in the Ready column (nobody marks it collected)."""
+    services: tuple[Service, ...] = ()
+    """Only orders of these services are on the board (``["takeout", "pickup"]``);
+    empty: every order."""
 
 
 class StationConfig(Frozen):
@@ -105,6 +123,8 @@ class StoreConfig(Frozen):
     """Store clients older than this are refused at ``hello`` (4502, with the reason)."""
     chit: ChitStyle | None = None
     """Kitchen chit layout; none: the standard one."""
+    board: BoardConfig | None = None
+    """The customer pickup board; none: the defaults (numbers only, ready for 10 min)."""
     sku_routes: dict[Ident, Ident] = Field(default_factory=dict)
     """Routing overrides: sku -> station_id, applied before categories."""
     failover_after_s: int = Field(default=30, ge=1, le=86400)

@@ -113,6 +113,8 @@ class ExpoOrder(Frozen):
     """Each station's ticket; a scheduled order lists the tickets it will make (``new``)."""
     fire_at: Timestamp | None = None
     """Set while the order is ``scheduled``: when it goes to the stations and printers."""
+    served_at: Timestamp | None = None
+    """When expo served (bumped) it: the order is ready for the guest from then on."""
 
 
 # (state, action) -> next state. Anything not listed is refused.

@@ -30,7 +30,7 @@ from pydantic_core import PydanticUndefined, to_jsonable_python  # noqa: E402
 
 from protocol.base import Ident  # noqa: E402
 from protocol.config import StoreConfig  # noqa: E402
-from protocol.messages import hq, kds, store  # noqa: E402
+from protocol.messages import board, hq, kds, store  # noqa: E402
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest  # noqa: E402
 
 OUT = ROOT / "docs" / "protocol-reference.md"
@@ -50,6 +50,10 @@ CHANNELS: list[tuple[str, str, str, list[tuple[str, Any]]]] = [
     ("HQ", "/v1/ws/hq", "JSON, subprotocol `passline.v1.json`", [
         ("dashboard → broker", hq.HqScreenMessage),
         ("broker → dashboard", hq.HqBrokerMessage),
+    ]),
+    ("Pickup board", "/v1/ws/board", "JSON, subprotocol `passline.v1.json`", [
+        ("board → broker", board.BoardScreenMessage),
+        ("broker → board", board.BoardBrokerMessage),
     ]),
 ]  # fmt: skip
 #: REST bodies documented here too (the full REST reference is docs/openapi.json).

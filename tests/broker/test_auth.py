@@ -25,6 +25,7 @@ from tests.broker.helpers import (
     store_config,
     token,
 )
+from tests.broker.test_board import open_board
 
 #: Auth does not depend on the backend: these run on memory only.
 memory_only = pytest.mark.parametrize("storage", ["memory"], indirect=True)
@@ -35,6 +36,7 @@ TOKENS = {
     "hq": lambda: token("hq"),
     "store": lambda: token("store", store="s-001"),
     "kds": lambda: token("kds", store="s-001"),
+    "board": lambda: token("board", store="s-001"),
     "none": lambda: "",
     "bad": lambda: token("hq")[:-4] + "AAAA",
     "expired": lambda: issue_token(SECRET, "hq", ttl_s=10, now=time.time() - 3600),
@@ -121,7 +123,14 @@ async def test_ws_store_auth(ep: Endpoints, store: str) -> None:
     ws, welcome = await open_store(ep)
     assert welcome["type"] == "welcome"
     await ws.close()
-    for who, status in [("none", 401), ("bad", 401), ("expired", 401), ("kds", 403), ("hq", 403)]:
+    for who, status in [
+        ("none", 401),
+        ("bad", 401),
+        ("expired", 401),
+        ("kds", 403),
+        ("hq", 403),
+        ("board", 403),
+    ]:
         headers = auth(TOKENS[who]()) if who != "none" else {}
         with pytest.raises(InvalidStatus) as info:
             await connect(
@@ -144,9 +153,14 @@ async def test_ws_browser_auth(ep: Endpoints, store: str) -> None:
     ws, fleet = await open_hq(ep)
     assert fleet["type"] == "fleet"
     await ws.close()
-    for who in ("bad", "expired", "store", "ingest", "other-audience", "no-aud-iss"):
-        code = 4501 if who == "expired" else 1008  # 4501: terminal, get a new token
-        for opener in (open_kds, open_hq):
+    ws, board = await open_board(ep)
+    assert board["type"] == "snapshot"
+    await ws.close()
+    refused = ("bad", "expired", "store", "ingest", "other-audience", "no-aud-iss")
+    others = {open_kds: ("board", "hq"), open_hq: ("board", "kds"), open_board: ("kds", "hq")}
+    for opener, theirs in others.items():  # each screen takes its own scope only
+        for who in (*refused, *theirs):
+            code = 4501 if who == "expired" else 1008  # 4501: terminal, get a new token
             with pytest.raises(ConnectionClosed) as closed:
                 await opener(ep, tok=TOKENS[who]())
             assert closed.value.rcvd is not None and closed.value.rcvd.code == code, (who, opener)

@@ -51,7 +51,7 @@ def test_demo_runs_prints_and_stops_on_sigint(tmp_path: Path) -> None:
     try:
         lines = read_until(proc, "Ctrl-C", within=60)
         out = "".join(lines)
-        for name in ("grill", "fry", "cold", "bar", "Expo", "HQ", "docs"):
+        for name in ("grill", "fry", "cold", "bar", "Expo", "Board", "HQ", "docs"):
             assert name in out, out
         info = json.loads((data / "demo.json").read_text())
         with httpx.Client(base_url=info["http"], timeout=10) as http:

@@ -13,7 +13,8 @@ import contextlib
 import itertools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from tests.kds_web.helpers import CHROMIUM_ARGS, SECRET, TIMEOUT_MS, RunningBrok
 _store_ids = itertools.count(1)
 
 
-def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
+def _serve(ready: threading.Event, box: dict[str, Any], now: Callable[[], datetime]) -> None:
     from broker.app import start_broker
     from broker.config import Settings
 
@@ -39,7 +40,7 @@ def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
             close_timeout=2,
         )
         stop = asyncio.Event()
-        async with start_broker(settings) as b:
+        async with start_broker(settings, now=now) as b:
             box.update(
                 http_port=b.http_port, ws_port=b.ws_port, loop=asyncio.get_running_loop(), stop=stop
             )
@@ -53,11 +54,16 @@ def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
         ready.set()
 
 
+def _system_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @contextlib.contextmanager
-def broker_thread() -> Iterator[RunningBroker]:
+def broker_thread(now: Callable[[], datetime] = _system_now) -> Iterator[RunningBroker]:
+    """A broker in a thread; ``now`` is its wall clock (``broker/clock.py``)."""
     ready = threading.Event()
     box: dict[str, Any] = {}
-    thread = threading.Thread(target=_serve, args=(ready, box), name="broker", daemon=True)
+    thread = threading.Thread(target=_serve, args=(ready, box, now), name="broker", daemon=True)
     thread.start()
     assert ready.wait(30), "broker did not start"
     if "error" in box:

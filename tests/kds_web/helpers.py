@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -107,6 +107,10 @@ class Store:
         path = "/kds/expo/" if expo else "/kds/"
         return f"{self.broker.http}{path}?{urlencode(q)}"
 
+    def board_url(self, **extra: str) -> str:
+        q = {"store": self.store_id, "token": token("board", store=self.store_id), **extra}
+        return f"{self.broker.http}/board/?{urlencode(q)}"
+
     def hq_url(self, **extra: str) -> str:
         q = {"token": token("hq"), **extra}
         return f"{self.broker.http}/hq/?{urlencode(q)}"
@@ -136,6 +140,19 @@ class Store:
     def close(self) -> None:
         self.hq.close()
         self.ingest.close()
+
+
+class SteppingClock:
+    """A broker's wall clock that a test moves forward (``broker_thread(now=clock)``)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+    def step(self, by: timedelta) -> None:
+        self.ahead += by
 
 
 def tell_ws(page: Any, base: str) -> None:

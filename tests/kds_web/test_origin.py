@@ -125,6 +125,24 @@ def test_a_foreign_ws_in_an_hq_link_never_gets_the_token(
     assert page.js_errors == []
 
 
+def test_a_foreign_ws_in_a_board_link_never_gets_the_token(
+    store: Store, new_page: Any, elsewhere: Recorder
+) -> None:
+    store.configure(station_config())
+    url = store.board_url(ws=elsewhere.url)
+    secret = re.search(r"token=([^&]+)", url).group(1)  # type: ignore[union-attr]
+    page = new_page(url)
+    try:
+        live(page)
+    finally:
+        assert [s for s in elsewhere.seen if secret in s] == [], "the token went elsewhere"
+    expect(page).to_have_url(re.compile(r"/board/\?store=[^&]+$"))
+    page.goto(f"{store.broker.http}/board/")  # a TV's start page: the saved settings
+    live(page)
+    assert elsewhere.seen == []
+    assert page.js_errors == []
+
+
 def test_an_old_saved_ws_address_is_forgotten(
     store: Store, new_page: Any, elsewhere: Recorder
 ) -> None:

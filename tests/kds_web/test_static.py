@@ -14,6 +14,7 @@ PAGES = [
     STATIC_DIR / "kds" / "index.html",
     STATIC_DIR / "kds" / "expo" / "index.html",
     STATIC_DIR / "hq" / "index.html",
+    STATIC_DIR / "board" / "index.html",
 ]
 
 # Chrome 61-era Android (ES2017 + modules): syntax and APIs that came later, and the
@@ -40,7 +41,8 @@ def code_of(path: Path) -> str:
 
 
 def test_the_broker_finds_each_app_where_it_looks() -> None:
-    # broker/rest.py mounts STATIC_DIR/kds at /kds and STATIC_DIR/hq at /hq (html=True)
+    # broker/rest.py mounts STATIC_DIR/kds at /kds, STATIC_DIR/hq at /hq and STATIC_DIR/board
+    # at /board (html=True)
     for page in PAGES:
         assert page.is_file(), page
     assert SCRIPTS, "no scripts found"

@@ -14,6 +14,7 @@ def test_a_protocol_1_client_can_read_what_it_is_sent() -> None:
         min_client_version="0.2", chit={"header": "NEW"}, releases=("r1",),
         prep_s_by_sku={"B01": 300}, prep_s_by_category={"burgers": 480},
         stations=[{"station_id": "grill", "name": "Grill", "prep_s": 600}],
+        board={"names": True, "ready_s": 300},
     )  # fmt: skip
     data = config.model_dump(mode="json")
     old = config_for(1, data)
@@ -21,7 +22,7 @@ def test_a_protocol_1_client_can_read_what_it_is_sent() -> None:
     # a protocol-1 client's model is this one without the protocol-2 fields
     assert set(old) == set(VersionedStoreConfig.model_fields) - P2_CONFIG_FIELDS
     assert set(StoreConfig.model_fields) - P2_CONFIG_FIELDS <= set(old)
-    assert config_for(2, data) == data
+    assert config_for(2, data) == data and data["board"]["ready_s"] == 300
     assert "prep_s" not in old["stations"][0] and data["stations"][0]["prep_s"] == 600
     assert set(old["stations"][0]) == set(StationConfig.model_fields) - P2_STATION_FIELDS
 

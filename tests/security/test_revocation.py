@@ -42,6 +42,7 @@ from tests.broker.helpers import (
     store_config,
     token,
 )
+from tests.broker.test_board import open_board
 from tests.security.helpers import Bystander
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,11 +102,13 @@ async def refused_soon(http: httpx.AsyncClient) -> None:
 
 @dataclass
 class Doomed:
-    """A store link (s-002), a grill screen and an HQ dashboard, each on its own token."""
+    """A store link (s-002), a grill screen, an HQ dashboard and a pickup board, each on
+    its own token."""
 
     store_tok: str
     kds_tok: str
     hq_tok: str
+    board_tok: str
     sockets: dict[str, ClientConnection]
 
     @classmethod
@@ -118,12 +121,15 @@ class Doomed:
         assert snapshot["type"] == "snapshot", snapshot
         hq_ws, fleet = await open_hq(ep, tok=hq_tok)
         assert fleet["type"] == "fleet", fleet
-        sockets = {"store": store_ws, "kds": kds_ws, "hq": hq_ws}
-        return cls(store_tok, kds_tok, hq_tok, sockets)
+        board_tok = token("board", store="s-001", **ttl)
+        board_ws, board = await open_board(ep, tok=board_tok)
+        assert board["type"] == "snapshot", board
+        sockets = {"store": store_ws, "kds": kds_ws, "hq": hq_ws, "board": board_ws}
+        return cls(store_tok, kds_tok, hq_tok, board_tok, sockets)
 
     @property
     def tokens(self) -> list[str]:
-        return [self.store_tok, self.kds_tok, self.hq_tok]
+        return [self.store_tok, self.kds_tok, self.hq_tok, self.board_tok]
 
     async def closes(self) -> dict[str, tuple[int, str]]:
         names = list(self.sockets)
@@ -154,14 +160,14 @@ class WellBehaved:
         await self.kds.close()
 
 
-async def test_revoked_token_closes_store_kds_and_hq_sockets_4501(url: str) -> None:
+async def test_revoked_token_closes_store_kds_hq_and_board_sockets_4501(url: str) -> None:
     async with node(url) as ep:
         good = await WellBehaved.open(ep)
         doomed = await Doomed.open(ep)
         for tok in doomed.tokens:
             assert (await revoke(ep, tok))["jti"] == jti_of(tok)
         expected = (4501, "token revoked")
-        assert await doomed.closes() == {"store": expected, "kds": expected, "hq": expected}
+        assert await doomed.closes() == dict.fromkeys(doomed.sockets, expected)
         await good.keep_working()
         with pytest.raises(ConnectionClosed) as again:  # a screen cannot come back with it
             await open_kds(ep, tok=doomed.kds_tok)
@@ -207,7 +213,7 @@ async def test_revocation_reaches_every_node(redis_url: str) -> None:
         for tok in [*doomed.tokens, ingest]:
             await revoke(a, tok)  # on node A; the sockets and the REST caller are on B
         expected = (4501, "token revoked")
-        assert await doomed.closes() == {"store": expected, "kds": expected, "hq": expected}
+        assert await doomed.closes() == dict.fromkeys(doomed.sockets, expected)
         async with b.client(ingest) as http:
             await refused_soon(http)  # within B's next read of the deny-list
         await good.keep_working()
@@ -240,13 +246,14 @@ async def test_cli_revoke_reaches_a_running_broker(url: str, tmp_path: Path) -> 
         doomed = await Doomed.open(ep)
         ingest = token("ingest")
         # by id (what the broker logs), and the store link's by the token itself
-        for arg in [jti_of(doomed.kds_tok), jti_of(doomed.hq_tok), doomed.store_tok, ingest]:
+        by_id = [jti_of(doomed.kds_tok), jti_of(doomed.hq_tok), jti_of(doomed.board_tok)]
+        for arg in [*by_id, doomed.store_tok, ingest]:
             code, out, err = await passline("token", "revoke", arg, "--config", str(config))
             assert code == 0, err
             assert out.count("\n") == 1 and out.startswith("revoked jti="), out
             assert "." not in arg or arg not in out + err  # a token is never echoed
         expected = (4501, "token revoked")
-        assert await doomed.closes() == {"store": expected, "kds": expected, "hq": expected}
+        assert await doomed.closes() == dict.fromkeys(doomed.sockets, expected)
         async with ep.client(ingest) as http:
             await refused_soon(http)
         await good.keep_working()
@@ -271,7 +278,7 @@ async def test_a_token_that_expires_while_its_socket_is_open_closes_it(url: str)
         good = await WellBehaved.open(ep)
         doomed = await Doomed.open(ep, ttl_s=3)  # checked every second or so after that
         expected = (4501, "token expired")
-        assert await doomed.closes() == {"store": expected, "kds": expected, "hq": expected}
+        assert await doomed.closes() == dict.fromkeys(doomed.sockets, expected)
         await good.keep_working()
         await good.close()
 

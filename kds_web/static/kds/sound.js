@@ -19,6 +19,24 @@ function unlock() {
   }
 }
 
+// A page that may play sound without a gesture (a kiosk browser started with
+// --autoplay-policy=no-user-gesture-required, a TV's web app) needs no tap: the pickup
+// board asks once at start.
+export function unlockIfAllowed() {
+  if (unlocked) return;
+  var AC = window.AudioContext || window.webkitAudioContext;
+  if (!AC) return;
+  try {
+    ctx = ctx || new AC();
+    if (ctx.state === 'running') {
+      unlocked = true;
+      listeners.forEach(function (fn) { fn(); });
+    }
+  } catch (e) {
+    ctx = null;
+  }
+}
+
 export function armSound(onUnlock) {
   if (onUnlock) listeners.push(onUnlock);
   window.addEventListener('pointerdown', unlock, true);
@@ -47,5 +65,26 @@ export function chime() {
     gain.connect(ctx.destination);
     osc.start(start);
     osc.stop(start + 0.15);
+  });
+}
+
+// "Your order is ready" on the pickup board: a soft two-note bell (high, then low), heard
+// across a dining room without startling anyone.
+export function bell() {
+  if (!unlocked || !ctx) return;
+  var t0 = ctx.currentTime;
+  [1046.5, 784].forEach(function (freq, i) {
+    var osc = ctx.createOscillator();
+    var gain = ctx.createGain();
+    osc.type = 'sine';
+    osc.frequency.value = freq;
+    var start = t0 + i * 0.45;
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(0.35, start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + 1.1);
+    osc.connect(gain);
+    gain.connect(ctx.destination);
+    osc.start(start);
+    osc.stop(start + 1.15);
   });
 }
