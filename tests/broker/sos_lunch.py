@@ -19,7 +19,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 WAIT = 10.0  # guards against hangs only
-CATEGORY = {"grill": "burgers", "bar": "drinks"}
+CATEGORY = {"grill": "burgers", "fry": "fries", "bar": "drinks"}
 
 
 class FakeClock:

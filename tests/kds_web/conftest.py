@@ -23,8 +23,9 @@ from tests.kds_web.helpers import CHROMIUM_ARGS, SECRET, TIMEOUT_MS, RunningBrok
 _store_ids = itertools.count(1)
 
 
-def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
+def _serve(ready: threading.Event, box: dict[str, Any], now: Any = None) -> None:
     from broker.app import start_broker
+    from broker.clock import system_now
     from broker.config import Settings
 
     async def main() -> None:
@@ -39,7 +40,7 @@ def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
             close_timeout=2,
         )
         stop = asyncio.Event()
-        async with start_broker(settings) as b:
+        async with start_broker(settings, now=now or system_now) as b:
             box.update(
                 http_port=b.http_port, ws_port=b.ws_port, loop=asyncio.get_running_loop(), stop=stop
             )
@@ -54,10 +55,12 @@ def _serve(ready: threading.Event, box: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def broker_thread() -> Iterator[RunningBroker]:
+def broker_thread(now: Any = None) -> Iterator[RunningBroker]:
+    """A broker in a thread; ``now``: its wall clock (``broker/clock.py``), for a test
+    that sets the time of what it drives."""
     ready = threading.Event()
     box: dict[str, Any] = {}
-    thread = threading.Thread(target=_serve, args=(ready, box), name="broker", daemon=True)
+    thread = threading.Thread(target=_serve, args=(ready, box, now), name="broker", daemon=True)
     thread.start()
     assert ready.wait(30), "broker did not start"
     if "error" in box:
