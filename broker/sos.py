@@ -10,9 +10,9 @@ measure and station, after the commit.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,13 +23,11 @@ from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.records import TicketRecord
 from broker.storage import Storage, Tally
-from kitchen.sos import Sample, day_keys, serve_sample, sos_report, tally_fields, ticket_samples
+from kitchen.sos import Sample, day_keys, serve_sample, sos_report, tally_mark, ticket_samples
 from protocol.config import VersionedStoreConfig
 from protocol.reports import Measure, SosReport
 from protocol.tickets import ExpoOrder, Ticket
 from protocol.timezones import zone
-
-log = logging.getLogger(__name__)
 
 #: The longest report one request may ask for.
 MAX_REPORT_DAYS = 31
@@ -37,6 +35,9 @@ MAX_REPORT_DAYS = 31
 #: so a fleet with free-form station ids cannot grow the metrics without bound.
 MAX_STATION_LABELS = 32
 OTHER_STATION = "other"
+#: Up to this many bytes of marks (~4 a ticket) a report is made on the event loop (a
+#: few ms); more, in a thread.
+INLINE_BYTES = 32_000
 _UNENCODED_PLUS = re.compile(r" (\d{2}:?\d{2})$")
 
 
@@ -75,7 +76,7 @@ class SpeedOfService:
         if not samples:
             return NOTHING
         tz = self._zone(config)
-        tallies = [Tally(k, f) for s in samples for k, f in tally_fields(s, tz)]
+        tallies = [Tally(*tally_mark(s, tz)) for s in samples]
         return Measured(samples, tallies)
 
     def observe(self, measured: Measured) -> None:
@@ -110,9 +111,13 @@ class SpeedOfService:
         stop = parse_bound(until, tz, "to", end=True)
         check_range(start, stop)
         keys = day_keys(start, stop, tz)
-        found = await self.storage.tallies(store_id, keys)
+        found = dict(zip(keys, await self.storage.tallies(store_id, keys), strict=True))
         targets = {s.station_id: s.late_after_s for s in config.stations}
-        return sos_report(store_id, tz, start, stop, dict(zip(keys, found, strict=True)), targets)
+        if sum(len(marks) for f in found.values() for marks in f.values()) < INLINE_BYTES:
+            return sos_report(store_id, tz, start, stop, found, targets)
+        # a busy store's month is ~10⁵ marks, tens of ms of Python: in a thread, so the
+        # event loop (every socket of this node) keeps turning meanwhile
+        return await asyncio.to_thread(sos_report, store_id, tz, start, stop, found, targets)
 
 
 def _target(config: VersionedStoreConfig | None, station_id: str) -> int | None:

@@ -1,15 +1,12 @@
 """Speed of service (docs/reports.md): what a KDS action measures, how a measurement is
-counted, and the report made from the counts. No storage: the broker adds the counts to
-tallies in the action's own commit and reads them back.
+recorded, and the report made from the records. No storage: the broker appends the marks
+to the store's tallies in the action's own commit and reads them back.
 
 Tally layout, one place for both directions: per store and local date one tally
-(``sos/2026-11-21``), whose counters are
-
-- ``<hour>/<station>/<channel>/<measure>/<seconds>``: how many tickets (orders, for
-  ``serve``) took that many whole seconds — a histogram exact to the second, so every
-  percentile is exact and a busy hour costs one counter per distinct duration, not one
-  per ticket;
-- ``<hour>/<station>/<channel>/over``: how many of them were over the station's target.
+(``sos/2026-11-21``), with one field per ``<hour>/<station>/<channel>/<measure>`` whose
+marks are the durations measured there, in whole seconds, each ended by a comma:
+``312,95,560+,`` (``+``: over the station's target). Every duration is kept, so every
+percentile is exact; a mark costs about 4 bytes, and a field per row, not per ticket.
 
 ``<hour>`` is the local hour the ticket reached the station, as ``12:00+08:00`` (the
 offset keeps the two 01:00 hours of an autumn DST change apart). ``/`` is in no id.
@@ -27,7 +24,8 @@ from protocol.tickets import ExpoOrder, Ticket, TicketState
 from protocol.timezones import local_time
 
 SEP = "/"
-OVER = "over"
+END = ","  # ends every mark
+OVER = "+"  # after the seconds: over target
 DAY_PREFIX = "sos/"
 #: Days read either side of the asked range: hours are filed under the local date of the
 #: zone the store had then, which may differ from today's by a day.
@@ -94,16 +92,13 @@ def serve_sample(
     )
 
 
-def tally_fields(sample: Sample, zone: str | None) -> list[tuple[str, str]]:
-    """The (tally key, counter) pairs a sample adds one to."""
+def tally_mark(sample: Sample, zone: str | None) -> tuple[str, str, str]:
+    """The tally key, field and mark that record a sample."""
     local = local_time(sample.began, zone)
     hour = local.replace(minute=0, second=0, microsecond=0).isoformat(timespec="minutes")
-    head = SEP.join((hour[11:], sample.station_id, sample.channel))
-    key = DAY_PREFIX + local.date().isoformat()
-    out = [(key, SEP.join((head, sample.measure.value, str(sample.seconds))))]
-    if sample.over_target:
-        out.append((key, SEP.join((head, OVER))))
-    return out
+    name = SEP.join((hour[11:], sample.station_id, sample.channel, sample.measure.value))
+    mark = f"{sample.seconds}{OVER if sample.over_target else ''}{END}"
+    return DAY_PREFIX + local.date().isoformat(), name, mark
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -140,19 +135,26 @@ def _nearest_rank(ordered: Sequence[tuple[int, int]], n: int, p: int) -> int:
     return ordered[-1][0]
 
 
+_MEASURES = {m.value: m for m in Measure}
+
+
 @dataclass(slots=True)
 class _Group:
-    histograms: dict[Measure, dict[int, int]] = field(
-        default_factory=lambda: {m: {} for m in Measure}
-    )
+    """The durations of one group of figures (per measure, seconds → count) and how many
+    of them were over target."""
+
+    histograms: dict[Measure, dict[int, int]] = field(default_factory=dict)
     over: int = 0
 
-    def add(self, measure: Measure, seconds: int, n: int) -> None:
-        h = self.histograms[measure]
-        h[seconds] = h.get(seconds, 0) + n
+    def merge(self, other: _Group) -> None:
+        for measure, theirs in other.histograms.items():
+            mine = self.histograms.setdefault(measure, {})
+            for seconds, n in theirs.items():
+                mine[seconds] = mine.get(seconds, 0) + n
+        self.over += other.over
 
     def figures(self, station_id: str, hour: datetime | None, channel: str | None) -> SosFigures:
-        t = {m: timing(self.histograms[m]) for m in Measure}
+        t = {m: timing(self.histograms.get(m, {})) for m in Measure}
         return SosFigures(
             station_id=station_id,
             hour=hour,
@@ -164,29 +166,53 @@ class _Group:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Counter:
-    hour: datetime
-    station_id: str
-    channel: str
-    measure: Measure | None
-    """None: the over-target count."""
-    seconds: int
+_Row = tuple[str, datetime, str]  # station, hour, channel
 
 
-def _parse(day: str, name: str) -> _Counter | None:
-    """A counter's name read back; None for a shape this version does not know (written
-    by a newer broker: skipped, not misread)."""
-    parts = name.split(SEP)
-    try:
-        hour = datetime.fromisoformat(f"{day}T{parts[0]}")
-        if len(parts) == 4 and parts[3] == OVER:
-            return _Counter(hour, parts[1], parts[2], None, 0)
-        if len(parts) == 5:
-            return _Counter(hour, parts[1], parts[2], Measure(parts[3]), int(parts[4]))
-    except ValueError:
-        pass
-    return None
+class _Reader:
+    """Tally fields read back into row groups; each hour label parsed once. A field or a
+    mark of a shape this version does not know (a newer broker's) is skipped, never
+    misread."""
+
+    def __init__(self, since: datetime, until: datetime) -> None:
+        self.since = since
+        self.until = until
+        self.rows: dict[_Row, _Group] = {}
+        self._hours: dict[tuple[str, str], datetime | None] = {}
+
+    def add(self, day: str, name: str, marks: str) -> None:
+        parts = name.split(SEP)
+        if len(parts) != 4 or parts[3] not in _MEASURES:
+            return
+        hour = self._hour(day, parts[0])
+        if hour is None:
+            return
+        row = (parts[1], hour, parts[2])
+        group = self.rows.get(row)
+        if group is None:
+            group = self.rows[row] = _Group()
+        histogram = group.histograms.setdefault(_MEASURES[parts[3]], {})
+        for mark in marks.split(END):
+            seconds = mark.removesuffix(OVER)
+            if not seconds.isdecimal():
+                continue  # the empty string after the last comma, or a mark of the future
+            s = int(seconds)
+            histogram[s] = histogram.get(s, 0) + 1
+            if len(seconds) != len(mark):
+                group.over += 1
+
+    def _hour(self, day: str, label: str) -> datetime | None:
+        """The hour ``label`` of ``day`` if it starts in the range, else None."""
+        key = (day, label)
+        if key not in self._hours:
+            try:
+                hour: datetime | None = datetime.fromisoformat(f"{day}T{label}")
+            except ValueError:
+                hour = None
+            if hour is not None and (hour.tzinfo is None or not self.since <= hour < self.until):
+                hour = None
+            self._hours[key] = hour
+        return self._hours[key]
 
 
 def sos_report(
@@ -194,54 +220,36 @@ def sos_report(
     zone: str,
     since: datetime,
     until: datetime,
-    tallies: Mapping[str, Mapping[str, int]],
+    tallies: Mapping[str, Mapping[str, str]],
     targets: Mapping[str, int],
 ) -> SosReport:
     """The report over the hours that start in ``[since, until)`` from the store's
-    tallies (``day_keys`` → counters); stations in ``targets`` order (the config's),
-    then any others (removed since) by id."""
-    rows: dict[tuple[str, datetime, str], _Group] = {}
-    hours: dict[tuple[str, datetime], _Group] = {}
-    stations: dict[str, _Group] = {}
-    for key, counters in tallies.items():
+    tallies (``day_keys`` → field → marks); stations in ``targets`` order (the
+    config's), then any others (removed since) by id."""
+    reader = _Reader(since, until)
+    for key, fields in tallies.items():
         day = key.removeprefix(DAY_PREFIX)
-        for name, n in counters.items():
-            c = _parse(day, name)
-            if c is None or not since <= c.hour < until:
-                continue
-            for group in (
-                rows.setdefault((c.station_id, c.hour, c.channel), _Group()),
-                hours.setdefault((c.station_id, c.hour), _Group()),
-                stations.setdefault(c.station_id, _Group()),
-            ):
-                if c.measure is None:
-                    group.over += n
-                else:
-                    group.add(c.measure, c.seconds, n)
+        for name, marks in fields.items():
+            reader.add(day, name, marks)
     order = {s: i for i, s in enumerate(targets)}
 
-    def station_rank(station_id: str) -> tuple[int, str]:
-        return (order.get(station_id, len(order)), station_id)
+    def rank(row: _Row) -> tuple[int, str, datetime, str]:
+        station, hour, channel = row
+        return (order.get(station, len(order)), station, hour, channel)
 
+    rows = sorted(reader.rows.items(), key=lambda kv: rank(kv[0]))
+    hours: dict[tuple[str, datetime], _Group] = {}
+    stations: dict[str, _Group] = {}
+    for (station, hour, _), g in rows:  # sorted rows: hours and stations come in order
+        hours.setdefault((station, hour), _Group()).merge(g)
+        stations.setdefault(station, _Group()).merge(g)
     return SosReport(
         store_id=store_id,
         timezone=zone,
         since=since,
         until=until,
         targets=dict(targets),
-        rows=tuple(
-            g.figures(s, h, ch)
-            for (s, h, ch), g in sorted(
-                rows.items(), key=lambda kv: (station_rank(kv[0][0]), kv[0][1], kv[0][2])
-            )
-        ),
-        hours=tuple(
-            g.figures(s, h, None)
-            for (s, h), g in sorted(
-                hours.items(), key=lambda kv: (station_rank(kv[0][0]), kv[0][1])
-            )
-        ),
-        stations=tuple(
-            stations[s].figures(s, None, None) for s in sorted(stations, key=station_rank)
-        ),
+        rows=tuple(g.figures(s, h, ch) for (s, h, ch), g in rows),
+        hours=tuple(g.figures(s, h, None) for (s, h), g in hours.items()),
+        stations=tuple(g.figures(s, None, None) for s, g in stations.items()),
     )

@@ -2,9 +2,9 @@
 
 A backend keeps, per store, one ordered **stream** (epoch + monotonic offsets), a set
 of **records** (order, ticket, job, expo, config, printer, link) with optimistic versions,
-and **tallies**: counters that a commit adds to (the speed-of-service report,
+and **tallies**: fields of marks that commits append to (the speed-of-service report,
 docs/reports.md). Everything one request changes goes into one ``Tx`` and lands
-atomically: the version checks, the record writes, the tally additions and the stream
+atomically: the version checks, the record writes, the tally marks and the stream
 appends. That is what a Redis backend does in
 one Lua script on the store's hash slot, and what SQLite does in one transaction.
 
@@ -112,16 +112,17 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """Add ``by`` to counter ``field`` of the store's tally ``key``.
+    """Append ``mark`` to field ``field`` of the store's tally ``key``.
 
-    Additions commute, so a tally takes no version: many writers add to one key without
-    conflicting, and each addition is as small as its field. It is applied with the rest
-    of its ``Tx`` (a version conflict anywhere in the ``Tx`` adds nothing): a counter
-    written in the same ``Tx`` as the event it counts counts that event exactly once."""
+    A field's marks are a multiset: their order means nothing, so appends commute and a
+    tally takes no version. Many writers append to one key without conflicting, and each
+    append is as small as its mark. It is applied with the rest of its ``Tx`` (a version
+    conflict anywhere in the ``Tx`` appends nothing): a mark written in the same ``Tx``
+    as the event it records records that event exactly once."""
 
     key: str
     field: str
-    by: int = 1
+    mark: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +187,9 @@ class Storage(Protocol):
         """Entries with ``offset > after`` in order, at most ``limit``."""
         ...
 
-    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, int]]:
-        """The counters of each of the store's tally ``keys`` (``{}`` for a key never
-        added to, or expired), in ``keys`` order; one round trip on redis."""
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        """Each of the store's tally ``keys`` as field -> its marks, concatenated (``{}``
+        for a key never written, or expired), in ``keys`` order; one round trip on redis."""
         ...
 
     async def aclose(self) -> None:

@@ -60,7 +60,7 @@ class MemoryStorage(InProcess):
         self._by_store: dict[tuple[str, Kind], dict[str, None]] = {}
         self._live: dict[tuple[str, Kind], dict[str, None]] = {}
         self._streams: dict[str, _Stream] = {}
-        self._tallies: dict[tuple[str, str], dict[str, int]] = {}
+        self._tallies: dict[tuple[str, str], dict[str, str]] = {}
         self._listener: Listener | None = None
         self._closed = False
         self.denylist: DenyList = MemoryDenyList()
@@ -77,8 +77,8 @@ class MemoryStorage(InProcess):
         for put in tx.puts:
             self._put(store_id, Record(put.kind, put.key, store_id, put.version, put.doc, put.live))
         for t in tx.tallies:
-            counters = self._tallies.setdefault((store_id, t.key), {})
-            counters[t.field] = counters.get(t.field, 0) + t.by
+            fields = self._tallies.setdefault((store_id, t.key), {})
+            fields[t.field] = fields.get(t.field, "") + t.mark
         stream = self._stream(store_id)
         added = []
         for new in tx.entries:
@@ -116,7 +116,7 @@ class MemoryStorage(InProcess):
             stream.epoch, stream.first, stream.head, slice_of(stream.entries, after, limit)
         )
 
-    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, int]]:
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
         self._check_open()
         return [dict(self._tallies.get((store_id, k), {})) for k in keys]
 

@@ -16,8 +16,9 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
 - ``P:{sid}:all:<kind>`` set of keys of the fleet kinds (config, link, printer);
 - ``P:{sid}:w`` the store's sharded pub/sub channel (``SPUBLISH head:epoch:node``, or
   ``takeover:<session>`` when another node took the store's link over);
-- ``P:{sid}:t:<key>`` hash of counters, a store's tally (``HINCRBY`` in the commit
-  script): ``sos/<local date>`` holds a day of speed-of-service figures (docs/reports.md);
+- ``P:{sid}:t:<key>`` hash, a store's tally: each field a text that the commit script
+  appends marks to; ``sos/<local date>`` holds a day of speed-of-service timings
+  (docs/reports.md);
 - ``P:{sid}:lease`` who holds the store's one link (``broker.storage.leases``), and
   ``P:{sid}:rel:<session>`` a replaced link's "I have let go" mark;
 - ``P:loc:<kind>:<key>`` → store id, for reads by an id that does not name its store;
@@ -29,7 +30,7 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
 
 Orders, tickets, jobs and expo roll-ups expire ``record_ttl_s`` after their last write
 (default 7 days: also the idempotency window of ``POST /v1/orders``); tallies
-``report_ttl_s`` after their last addition (default 15 days: this week and the one
+``report_ttl_s`` after their last mark (default 15 days: this week and the one
 before); config, link and printer records never expire.
 
 One writer task per node sends every waiting commit in one pipeline (each commit is one
@@ -469,7 +470,7 @@ class RedisStorage:
                 await pipe.execute()
         return out
 
-    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, int]]:
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
         if not keys:
             return []
         r = self.redis
@@ -481,7 +482,7 @@ class RedisStorage:
             return list(await pipe.execute())
 
         found = await self._call("tallies", hashes)
-        return [{str(f): int(n) for f, n in h.items()} for h in found]
+        return [{str(f): str(marks) for f, marks in h.items()} for h in found]
 
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         r = self.redis

@@ -19,8 +19,8 @@ from broker.storage.memory import new_epoch
 HEADER = ("nput", "ntally", "nent", "maxlen", "epoch", "channel", "ttl", "tally_ttl")
 #: The fields of one put.
 PUT = ("key", "version", "expect", "live", "doc", "mode")
-#: The fields of one tally (``HINCRBY`` on the tally's hash; ``KEYS``: the hash).
-TALLY = ("field", "by")
+#: The fields of one tally mark (appended to a field of the tally's hash, ``KEYS``).
+TALLY = ("field", "mark")
 #: The fields of one stream entry.
 ENTRY = ("kind", "tag", "payload")
 #: ``KEYS`` per put after the store's two (``m``, ``x``).
@@ -84,7 +84,8 @@ end
 for j = 1, ntally do
   local a = {_PUTS_AT} + nput * {len(PUT)} + (j - 1) * {len(TALLY)}
   local tk = KEYS[2 + nput * {_NK} + j]
-  redis.call('HINCRBY', tk, {_t("field")}, {_t("by")})
+  local marks = redis.call('HGET', tk, {_t("field")}) or ''
+  redis.call('HSET', tk, {_t("field")}, marks .. {_t("mark")})
   redis.call('EXPIRE', tk, tally_ttl)
 end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -161,7 +162,7 @@ def commit_args(store_id: str, tx: Tx, layout: Layout) -> tuple[list[str], list[
         args += [fields[name] for name in PUT]
     for t in tx.tallies:
         keys.append(sk(store_id, "t", t.key))
-        tally = {"field": t.field, "by": str(t.by)}
+        tally = {"field": t.field, "mark": t.mark}
         args += [tally[name] for name in TALLY]
     for e in tx.entries:
         fields = {"kind": e.kind.value, "tag": e.tag, "payload": e.payload}

@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS entries (
   store_id TEXT NOT NULL, pos INTEGER NOT NULL, kind TEXT NOT NULL, tag TEXT NOT NULL,
   payload TEXT NOT NULL, PRIMARY KEY (store_id, pos)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tallies (
-  store_id TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL, n INTEGER NOT NULL,
+  store_id TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL, marks TEXT NOT NULL,
   PRIMARY KEY (store_id, key, field)) WITHOUT ROWID;
 """
     + DENYLIST_SCHEMA
@@ -222,18 +222,18 @@ class SqliteStorage(InProcess):
         entries = [Entry(int(str(r[0])), EntryKind(str(r[1])), str(r[2]), str(r[3])) for r in rows]
         return StreamSlice(head.epoch, head.first, head.head, entries)
 
-    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, int]]:
-        found: dict[str, dict[str, int]] = {k: {} for k in keys}
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        found: dict[str, dict[str, str]] = {k: {} for k in keys}
         unique = list(found)
         for i in range(0, len(unique), VERSION_CHUNK):
             chunk = unique[i : i + VERSION_CHUNK]
             rows = self._read_rows(
-                "SELECT key, field, n FROM tallies WHERE store_id=? AND key IN "
+                "SELECT key, field, marks FROM tallies WHERE store_id=? AND key IN "
                 f"({','.join('?' for _ in chunk)})",
                 (store_id, *chunk),
             )
-            for key, name, n in rows:
-                found[str(key)][str(name)] = int(str(n))
+            for key, name, marks in rows:
+                found[str(key)][str(name)] = str(marks)
         return [dict(found[k]) for k in keys]
 
     async def aclose(self) -> None:
@@ -432,7 +432,7 @@ class _GroupCommit:
         for p in tx.puts:
             versions[(p.kind.value, p.key)] = p.version
             records.append((p.kind.value, p.key, store_id, p.version, int(p.live), p.doc))
-        tallies.extend((store_id, t.key, t.field, t.by) for t in tx.tallies)
+        tallies.extend((store_id, t.key, t.field, t.mark) for t in tx.tallies)
         head = self.heads.get(store_id)
         if store_id not in self.saved:
             self.saved[store_id] = _Head(head.epoch, head.head, head.first) if head else None
@@ -457,11 +457,11 @@ class _GroupCommit:
         tallies: list[tuple[object, ...]],
     ) -> None:
         """The group's rows, in request order (a record put twice: the later one stays;
-        a tally added to twice: both additions count)."""
+        a tally field appended to twice: it gets both marks)."""
         many = self.conn.executemany
         many(
-            "INSERT INTO tallies (store_id, key, field, n) VALUES (?,?,?,?) "
-            "ON CONFLICT (store_id, key, field) DO UPDATE SET n = n + excluded.n",
+            "INSERT INTO tallies (store_id, key, field, marks) VALUES (?,?,?,?) "
+            "ON CONFLICT (store_id, key, field) DO UPDATE SET marks = marks || excluded.marks",
             tallies,
         )
         many(

@@ -58,25 +58,25 @@ async def test_commit_is_atomic_with_versions(backend: Backend) -> None:
     assert seen == [("s1", 2, [1, 2]), ("s1", 3, [3])]
 
 
-async def test_tallies_add_up_with_their_commit_and_only_with_it(backend: Backend) -> None:
-    """Counters a commit adds to (docs/reports.md): added with the Tx, per store, not at
-    all when the Tx conflicts; two commits in one group both count."""
-    await backend.commit("s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], tallies=[Tally("d", "a")]))
+async def test_tally_marks_land_with_their_commit_and_only_with_it(backend: Backend) -> None:
+    """Marks a commit appends to a tally (docs/reports.md): appended with the Tx, per
+    store, not at all when the Tx conflicts; two commits in one group both count."""
+    await backend.commit(
+        "s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], tallies=[Tally("d", "a", "1,")])
+    )
     await asyncio.gather(  # likely one group commit (sqlite) or one pipeline (redis)
-        backend.commit("s1", Tx(tallies=[Tally("d", "a", 2), Tally("d", "b")])),
-        backend.commit("s1", Tx(tallies=[Tally("d", "a", 3)])),
-        backend.commit("s2", Tx(tallies=[Tally("d", "a", 100)])),
+        backend.commit("s1", Tx(tallies=[Tally("d", "a", "2,"), Tally("d", "b", "9,")])),
+        backend.commit("s1", Tx(tallies=[Tally("d", "a", "3+,")])),
+        backend.commit("s2", Tx(tallies=[Tally("d", "a", "100,")])),
     )
     with pytest.raises(VersionConflict):
         await backend.commit(
-            "s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], tallies=[Tally("d", "a", 1000)])
+            "s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], tallies=[Tally("d", "a", "1000,")])
         )
-    assert await backend.tallies("s1", ["d", "none", "d"]) == [
-        {"a": 6, "b": 1},
-        {},
-        {"a": 6, "b": 1},
-    ]
-    assert await backend.tallies("s2", ["d"]) == [{"a": 100}]
+    got = await backend.tallies("s1", ["d", "none", "d"])
+    assert sorted(got[0]["a"].split(",")) == ["", "1", "2", "3+"] and got[0]["b"] == "9,"
+    assert got[1] == {} and got[2] == got[0]
+    assert await backend.tallies("s2", ["d"]) == [{"a": "100,"}]
     assert await backend.tallies("s1", []) == []
 
 

@@ -210,7 +210,7 @@ def test_the_commit_arguments_follow_the_one_layout_the_script_is_generated_from
     tx = Tx(
         [Put(Kind.JOB, "j-1", "{}", 1, 0, True), Put(Kind.CONFIG, "s-1", "{}", 2, 1)],
         [NewEntry(EntryKind.JOB, "{}", "j-1")],
-        [Tally("sos/2031-05-06", "a", 2)],
+        [Tally("sos/2031-05-06", "a", "2,")],
     )
     layout = Layout(lambda sid, *parts: ":".join((sid, *parts)), "chan", 100, 60, "node-a", 90)
     keys, args = commit_args("s-1", tx, layout)
@@ -222,7 +222,7 @@ def test_the_commit_arguments_follow_the_one_layout_the_script_is_generated_from
     second_put = args[len(HEADER) + len(PUT) : len(HEADER) + 2 * len(PUT)]
     assert dict(zip(PUT, second_put, strict=True))["mode"] == "fleet"
     tally_at = len(HEADER) + 2 * len(PUT)
-    assert args[tally_at : tally_at + len(TALLY)] == ["a", "2"]
+    assert args[tally_at : tally_at + len(TALLY)] == ["a", "2,"]
     assert args[-1] == "node-a"
     # the script reads the node id where commit_args put it
     node_at = len(HEADER) + 1 + 2 * len(PUT) + len(TALLY) + len(ENTRY)
@@ -235,18 +235,19 @@ def test_the_commit_arguments_follow_the_one_layout_the_script_is_generated_from
 
 async def test_a_tally_lives_report_ttl_s_after_its_last_addition(redis_url: str) -> None:
     """Report tallies have their own retention (docs/reports.md#retention), longer than
-    the orders and tickets they were counted from."""
+    the orders and tickets they were measured from."""
     from broker.storage import Tally
 
     url = isolated(redis_url)
     store = await open_storage(url + "&record_ttl_s=60&report_ttl_s=1200")
     try:
         assert isinstance(store, RedisStorage)
-        await store.commit("s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], [], [Tally("d", "a")]))
+        tx = Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], [], [Tally("d", "a", "5,")])
+        await store.commit("s1", tx)
         r = store.redis
         ttl = await r.ttl(store._sk("s1", "t", "d"))
         assert 1100 < ttl <= 1200
         assert 0 < await r.ttl(store._sk("s1", "r", "ticket", "t1")) <= 60
-        assert await store.tallies("s1", ["d"]) == [{"a": 1}]
+        assert await store.tallies("s1", ["d"]) == [{"a": "5,"}]
     finally:
         await store.aclose()

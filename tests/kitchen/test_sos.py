@@ -12,7 +12,7 @@ from kitchen.sos import (
     Sample,
     day_keys,
     sos_report,
-    tally_fields,
+    tally_mark,
     ticket_samples,
     timing,
     whole_seconds,
@@ -77,33 +77,36 @@ def test_whole_seconds_round_down_and_never_go_negative() -> None:
     assert whole_seconds(T0, T0 - timedelta(seconds=2)) == 0
 
 
-def test_counted_under_the_local_hour_and_date_the_ticket_arrived() -> None:
+def test_recorded_under_the_local_hour_and_date_the_ticket_arrived() -> None:
     late = Sample(Measure.BUMP, "grill", "pos", T0 + timedelta(minutes=59), 500, 480)
-    assert tally_fields(late, "Asia/Shanghai") == [
-        ("sos/2026-11-21", "11:00+08:00/grill/pos/bump/500"),
-        ("sos/2026-11-21", "11:00+08:00/grill/pos/over"),
-    ]
+    assert tally_mark(late, "Asia/Shanghai") == (
+        "sos/2026-11-21",
+        "11:00+08:00/grill/pos/bump",
+        "500+,",
+    )
     # 16:30 UTC is 00:30 the next day in Shanghai
     night = Sample(Measure.START, "grill", "pos", datetime(2026, 11, 21, 16, 30, tzinfo=UTC), 5)
-    assert tally_fields(night, "Asia/Shanghai") == [
-        ("sos/2026-11-22", "00:00+08:00/grill/pos/start/5")
-    ]
+    assert tally_mark(night, "Asia/Shanghai") == (
+        "sos/2026-11-22",
+        "00:00+08:00/grill/pos/start",
+        "5,",
+    )
 
 
 def test_the_two_one_oclock_hours_of_a_dst_change_stay_apart() -> None:
     first = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
     second = first + timedelta(hours=1)  # 01:30 EST
-    fields = [
-        tally_fields(Sample(Measure.BUMP, "grill", "pos", t, 60), "America/New_York")[0]
+    marks = [
+        tally_mark(Sample(Measure.BUMP, "grill", "pos", t, 60), "America/New_York")
         for t in (first, second)
     ]
-    assert fields == [
-        ("sos/2026-11-01", "01:00-04:00/grill/pos/bump/60"),
-        ("sos/2026-11-01", "01:00-05:00/grill/pos/bump/60"),
+    assert marks == [
+        ("sos/2026-11-01", "01:00-04:00/grill/pos/bump", "60,"),
+        ("sos/2026-11-01", "01:00-05:00/grill/pos/bump", "60,"),
     ]
     report = sos_report(
         "s-1", "America/New_York", first - timedelta(hours=2), second + timedelta(hours=2),
-        {"sos/2026-11-01": {f: 1 for _, f in fields}}, {"grill": 600},
+        {"sos/2026-11-01": {f: m for _, f, m in marks}}, {"grill": 600},
     )  # fmt: skip
     assert [h.hour.isoformat() if h.hour else None for h in report.hours] == [
         "2026-11-01T01:00:00-04:00",
@@ -124,25 +127,24 @@ def test_percentiles_are_nearest_rank_on_whole_seconds() -> None:
     )  # fmt: skip
 
 
-def test_the_report_keeps_the_asked_hours_and_skips_counters_it_cannot_read() -> None:
+def test_the_report_keeps_the_asked_hours_and_skips_what_it_cannot_read() -> None:
     tallies = {
         "sos/2026-11-21": {
-            "10:00+08:00/grill/pos/bump/60": 1,  # before the range
-            "11:00+08:00/grill/pos/bump/60": 2,
-            "11:00+08:00/grill/pos/bump/90": 1,
-            "11:00+08:00/gone/pos/bump/30": 1,  # a station removed from the config
-            "11:00+08:00/grill/pos/newmeasure/1": 5,  # a newer broker's: skipped
-            "11:00+08:00/grill/pos/bump/x": 5,
-            "nonsense": 1,
+            "10:00+08:00/grill/pos/bump": "60,",  # before the range
+            "11:00+08:00/grill/pos/bump": "60,90+,x,60,7q,",  # "x", "7q": skipped
+            "11:00+08:00/gone/pos/bump": "30,",  # a station removed from the config
+            "11:00+08:00/grill/pos/newmeasure": "5,",  # a newer broker's: skipped
+            "11:00/grill/pos/bump": "5,",  # no offset: not ours
+            "nonsense": "1,",
         }
     }
     since = datetime(2026, 11, 21, 3, tzinfo=UTC)
     report = sos_report(
         "s-1", "Asia/Shanghai", since, since + timedelta(hours=1), tallies, {"grill": 480}
     )
-    assert [(r.station_id, r.bump.count, r.bump.p90_s) for r in report.rows] == [
-        ("grill", 3, 90),
-        ("gone", 1, 30),
+    assert [(r.station_id, r.bump.count, r.bump.p90_s, r.over_target) for r in report.rows] == [
+        ("grill", 3, 90, 1),
+        ("gone", 1, 30, 0),
     ]
 
 
