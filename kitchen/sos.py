@@ -107,7 +107,8 @@ def tally_mark(sample: Sample, zone: str | None) -> tuple[str, str, str]:
 def day_keys(since: datetime, until: datetime, zone: str | None) -> list[str]:
     """The tallies that may hold hours starting in ``[since, until)``."""
     first = local_time(since, zone).date() - timedelta(days=DAY_MARGIN)
-    last = local_time(until, zone).date() + timedelta(days=DAY_MARGIN)
+    last_moment = until - timedelta(microseconds=1)  # ``until`` itself is not in
+    last = local_time(last_moment, zone).date() + timedelta(days=DAY_MARGIN)
     return [
         DAY_PREFIX + (first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)
     ]
