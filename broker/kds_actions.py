@@ -7,8 +7,9 @@ Every action carries the version the screen saw: a stale one is answered with
 ``version_conflict`` and the current ticket; repeating an applied action (same ``ref``)
 is answered with an ack and changes nothing. The ticket and its expo roll-up are written
 in one Tx, with retries when another screen wrote the roll-up first; so are the
-speed-of-service counts of an action that ends a timing (``broker/sos.py``). ``fire`` (expo only)
-sends a scheduled order to the stations now: ``Orders.fire``, as ``POST …/fire`` does.
+speed-of-service marks of an action that ends a timing (``broker/sos.py``). ``fire``
+(expo only) sends a scheduled order to the stations now: ``Orders.fire``, as
+``POST …/fire`` does.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Speed of service in the broker (docs/reports.md, DESIGN.md §8.4).
 
-A KDS action that ends a timing (a ticket's first start or bump, an order's serve) adds
-its counts to the store's tallies in the action's own commit (``Tx.tallies``): counted
-once, with the action, and surviving a crash as the action does. The report reads back
-only the tallies of the days asked for, never tickets: the cost of a query is a few
-keys per store, whatever the store's volume. Prometheus gets the same timings, by
-measure and station, after the commit.
+A KDS action that ends a timing (a ticket's first start or bump, an order's serve)
+appends its marks to the store's tallies in the action's own commit (``Tx.tallies``):
+recorded once, with the action, and surviving a crash as the action does. The report
+reads back only the tallies of the days asked for, never tickets: one key per day of
+the store, whatever the fleet's size. Prometheus gets the same timings, by measure and
+station, after the commit.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ MAX_STATION_LABELS = 32
 OTHER_STATION = "other"
 #: Up to this many bytes of marks (~4 a ticket) a report is made on the event loop (a
 #: few ms); more, in a thread.
-INLINE_BYTES = 32_000
+INLINE_BYTES = 8_000
 _UNENCODED_PLUS = re.compile(r" (\d{2}:?\d{2})$")
 
 
 @dataclass(frozen=True, slots=True)
 class Measured:
-    """What one action measured and the tally additions that count it."""
+    """What one action measured and the tally marks that record it."""
 
     samples: list[Sample]
     tallies: list[Tally]
@@ -115,8 +115,8 @@ class SpeedOfService:
         targets = {s.station_id: s.late_after_s for s in config.stations}
         if sum(len(marks) for f in found.values() for marks in f.values()) < INLINE_BYTES:
             return sos_report(store_id, tz, start, stop, found, targets)
-        # a busy store's month is ~10⁵ marks, tens of ms of Python: in a thread, so the
-        # event loop (every socket of this node) keeps turning meanwhile
+        # a busy store's week is ~10⁵ marks, a few hundred ms of Python: in a thread, so
+        # the event loop (every socket of this node) keeps turning meanwhile
         return await asyncio.to_thread(sos_report, store_id, tz, start, stop, found, targets)
 
 
