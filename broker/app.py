@@ -32,6 +32,7 @@ from broker.pages import PageConfig
 from broker.rest import Api, build_app
 from broker.revocation import Revocations
 from broker.scheduler import Scheduler
+from broker.sos import SpeedOfService
 from broker.storage import Backend, open_storage, safe_url
 from broker.webhooks import Webhooks
 from broker.ws import Services, WsServer
@@ -85,17 +86,19 @@ def _services(
     stats = getattr(storage, "stats", None)
     if isinstance(stats, dict):
         metrics.watch_storage(stats)
+    sos = SpeedOfService(storage, orders, metrics)
     return Services(
         settings=settings,
         storage=storage,
         hub=hub,
         orders=orders,
         fleet=FleetState(storage, hub.publish_hq, tasks, now, webhooks),
-        kitchen=Kitchen(storage, orders, now, webhooks),
+        kitchen=Kitchen(storage, orders, now, webhooks, sos),
         metrics=metrics,
         webhooks=webhooks,
         scheduler=Scheduler(storage, orders, now, shared=storage.shared),
         now=now,
+        sos=sos,
     )
 
 
@@ -147,6 +150,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             m = services.metrics
             api = Api(storage, services.orders, services.fleet, m, tokens, limiter, revocations)
             api.webhooks = services.webhooks
+            api.sos = services.sos
             server, sock = _http(settings, api)
             server.config.app = PageConfig(  # /kds/config.json &c. need the bound ws port
                 server.config.app,

@@ -6,8 +6,10 @@ and turns the kitchen's refusals into ``error`` replies (the one place it does).
 Every action carries the version the screen saw: a stale one is answered with
 ``version_conflict`` and the current ticket; repeating an applied action (same ``ref``)
 is answered with an ack and changes nothing. The ticket and its expo roll-up are written
-in one Tx, with retries when another screen wrote the roll-up first. ``fire`` (expo only)
-sends a scheduled order to the stations now: ``Orders.fire``, as ``POST …/fire`` does.
+in one Tx, with retries when another screen wrote the roll-up first; so are the
+speed-of-service marks of an action that ends a timing (``broker/sos.py``). ``fire``
+(expo only) sends a scheduled order to the stations now: ``Orders.fire``, as
+``POST …/fire`` does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from broker.clock import Now, system_now
 from broker.errors import Conflict, NotFound, StorageError
 from broker.orders import Orders, expo_entry, put, retrying, ticket_entry, ticket_put
 from broker.records import MAX_REFS, OrderRecord, TicketRecord
+from broker.sos import NOTHING, Measured, SpeedOfService
 from broker.storage import Kind, NewEntry, Put, Storage, Tx
 from kitchen.actions import apply_action, check_fires, check_serves, check_station, serve
 from kitchen.errors import ActionRefused, StaleVersion
@@ -54,11 +57,13 @@ class Kitchen:
         orders: Orders,
         now: Now = system_now,
         webhooks: Webhooks | None = None,
+        sos: SpeedOfService | None = None,
     ) -> None:
         self.storage = storage
         self.orders = orders
         self.now = now
         self.webhooks = webhooks
+        self.sos = sos
 
     async def act(self, station: Station, action: KdsAction) -> KdsReply:
         try:
@@ -96,12 +101,19 @@ class Kitchen:
                 ref=action.ref, code=ErrorCode.ILLEGAL_TRANSITION, message=str(exc), ticket=ticket
             )
         refs = [*rec.refs, action.ref][-MAX_REFS:]
-        puts: list[Put] = [ticket_put(TicketRecord(ticket=new, refs=refs))]
+        measured = await self.sos.ticket(rec, new, now) if self.sos else NOTHING
+        done = [*rec.measured, *(s.measure for s in measured.samples)]
+        puts: list[Put] = [ticket_put(TicketRecord(ticket=new, refs=refs, measured=done))]
         entries: list[NewEntry] = [ticket_entry(new)]
         await self._roll_up(new, puts, entries)
-        await self.storage.commit(station.store_id, Tx(puts, entries))
+        await self.storage.commit(station.store_id, Tx(puts, entries, measured.tallies))
+        self._observe(measured)
         await self._ready_without_expo(new)
         return KdsAck(ref=action.ref, ticket=new)
+
+    def _observe(self, measured: Measured) -> None:
+        if self.sos is not None:
+            self.sos.observe(measured)
 
     async def _roll_up(self, ticket: Ticket, puts: list[Put], entries: list[NewEntry]) -> None:
         raw = await self.storage.get(Kind.EXPO, ticket.order_id, ticket.store_id)
@@ -131,11 +143,15 @@ class Kitchen:
             if expo.state is ExpoState.SERVED:  # served already: its event was queued
                 await self._ready(expo.store_id, expo.order_id, expo.order, None)
             return KdsAck(ref=action.ref, order=expo)
+        now = self.now()
+        measured = await self.sos.serve(expo, station.station_id, now) if self.sos else NOTHING
         tx = Tx(
             [put(Kind.EXPO, action.order_id, new, raw.version + 1, live=False)],
             [expo_entry(new, station.station_id)],
+            measured.tallies,
         )
         await self.storage.commit(station.store_id, tx)
+        self._observe(measured)
         await self._ready(new.store_id, new.order_id, new.order, None)
         return KdsAck(ref=action.ref, order=new)
 

@@ -6,6 +6,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from broker.gc_tuning import PAUSE_BUCKETS
 
+#: Speed-of-service buckets (seconds): around the usual 5–10 minute station targets.
+SOS_BUCKETS = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -53,6 +56,15 @@ class Metrics:
             "Pauses of the cyclic garbage collector by generation (the loop waits meanwhile)",
             ["generation"],
             buckets=PAUSE_BUCKETS,
+            registry=r,
+        )
+
+        self.sos = Histogram(
+            "passline_sos_seconds",
+            "Speed of service (docs/reports.md): time to start, bump and serve, by measure "
+            "and station id (station ids past the first 32 seen count as 'other')",
+            ["measure", "station"],
+            buckets=SOS_BUCKETS,
             registry=r,
         )
 

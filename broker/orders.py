@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -38,6 +38,7 @@ from protocol.config import StoreConfig, VersionedStoreConfig
 from protocol.ids import order_id_for
 from protocol.jobs import Job, JobState, JobTransitionRecord
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
+from protocol.reports import Measure
 from protocol.rest import ConfigResult, JobView, OrderView, SubmitResult
 from protocol.rollout import Release, compose
 from protocol.tickets import ExpoOrder, Ticket, TicketState
@@ -294,10 +295,12 @@ class Orders:
         extra: Sequence[Put],
         now: datetime,
         expo: tuple[ExpoOrder, int] | None = None,
+        measured: Mapping[str, list[Measure]] | None = None,
     ) -> Tx:
         """Order + tickets + jobs (+ expo) as one Tx; entries: jobs first, then screens.
 
-        ``config`` None: no expo roll-up (reprints)."""
+        ``config`` None: no expo roll-up (reprints). ``measured``: ticket_id -> the
+        speed-of-service timings already counted of an amended ticket (kept)."""
         puts = [put(Kind.ORDER, rec.order_id, rec, version, live=not rec.cancelled), *extra]
         entries = []
         for job in plan.jobs:  # each model is serialised once, for its record and its entry
@@ -306,7 +309,9 @@ class Orders:
             puts.append(Put(Kind.JOB, job.job_id, new_job_json(job_json, rec.store_id, now), 1, 0))
         for t in plan.tickets:
             t_json = t.model_dump_json()
-            doc = f'{{"ticket":{t_json},"refs":[]}}'
+            kept = measured.get(t.ticket_id) if measured else None
+            more = f',"measured":{json.dumps(kept)}' if kept else ""
+            doc = f'{{"ticket":{t_json},"refs":[]{more}}}'
             puts.append(
                 Put(
                     Kind.TICKET,
@@ -414,12 +419,16 @@ class Orders:
         raise NotFound(f"no order {order_id!r}")
 
     async def tickets_of(self, rec: OrderRecord) -> dict[str, Ticket]:
+        return {s: r.ticket for s, r in (await self.ticket_records_of(rec)).items()}
+
+    async def ticket_records_of(self, rec: OrderRecord) -> dict[str, TicketRecord]:
+        """station_id -> the order's ticket record there."""
         out = {}
         ids = list(rec.tickets.items())
         raws = await self.storage.get_many(Kind.TICKET, [t for _, t in ids], rec.store_id)
         for (station_id, _), raw in zip(ids, raws, strict=True):
             if raw is not None:
-                out[station_id] = TicketRecord.model_validate_json(raw.doc).ticket
+                out[station_id] = TicketRecord.model_validate_json(raw.doc)
         return out
 
     async def _expo_after(
@@ -456,7 +465,8 @@ class Orders:
             refs = [*rec.refs, ref][-MAX_REFS:] if ref is not None else rec.refs
             if rec.held is not None:
                 return await self._amend_held(rec, version, am, refs, config, now)
-            tickets = await self.tickets_of(rec)
+            records = await self.ticket_records_of(rec)
+            tickets = {s: r.ticket for s, r in records.items()}
             plan = planned(lambda: plan_amend(rec, tickets, am, config, now))
             new = rec.model_copy(
                 update={
@@ -466,7 +476,9 @@ class Orders:
                 }
             )
             expo = await self._expo_after(new, tickets, plan)
-            tx = self._plan_tx(new, version + 1, plan, config, [], now, expo)
+            # an amended ticket keeps what speed of service measured of it (once each)
+            measured = {r.ticket.ticket_id: r.measured for r in records.values() if r.measured}
+            tx = self._plan_tx(new, version + 1, plan, config, [], now, expo, measured)
             await self.storage.commit(rec.store_id, tx)
             return submit_result(order_id, plan)
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol.jobs import Job, JobState, JobTransitionRecord
 from protocol.messages.hq import Outage
 from protocol.orders import Order
+from protocol.reports import Measure
 from protocol.rest import SubmitResult
 from protocol.status import PrinterStatus
 from protocol.tickets import Ticket
@@ -91,6 +92,9 @@ class JobProgress(_Doc):
 class TicketRecord(_Doc):
     ticket: Ticket
     refs: list[str] = Field(default_factory=list)
+    measured: list[Measure] = Field(default_factory=list)
+    """Speed-of-service timings already counted for this ticket: each once
+    (``kitchen.sos``, docs/reports.md)."""
 
 
 class LinkRecord(_Doc):

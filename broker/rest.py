@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -26,10 +27,12 @@ from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.revocation import Revocations
 from broker.rollout import Rollout
+from broker.sos import SpeedOfService, report_csv
 from broker.storage import Backend
 from broker.webhooks import Webhooks
 from protocol.config import StoreConfig
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest
+from protocol.reports import SosReport
 from protocol.rest import (
     PROBLEM_JSON,
     BatchRequest,
@@ -126,6 +129,7 @@ class Api:
         self.ingest = ingest
         self.revocations = revocations
         self.webhooks: Webhooks | None = None
+        self.sos: SpeedOfService | None = None
         self.rollout = Rollout(storage, orders, orders.now)
 
     # -- auth ------------------------------------------------------------------------------
@@ -333,6 +337,7 @@ def build_app(api: Api, static_dir: Any | None = None) -> FastAPI:
 
     _webhook_routes(app, api, hq)
     _rollout_routes(app, api, hq)
+    _report_routes(app, api, hq)
 
     @app.get("/v1/printers", response_model=list[PrinterView])
     async def printers(
@@ -472,6 +477,40 @@ def _rollout_routes(app: FastAPI, api: Api, hq: Any) -> None:
     async def rings(claims: Claims = hq) -> Response:
         """Each ring's stores, the store client versions they run, the releases on it."""
         return many(await api.rollout.rings())
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def _report_routes(app: FastAPI, api: Api, hq: Any) -> None:
+    """Speed of service (DESIGN.md §8.4, docs/reports.md): hq scope only."""
+
+    @app.get(
+        "/v1/reports/sos",
+        response_model=SosReport,
+        responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    )
+    async def sos(
+        store: Annotated[str, Query(min_length=1, max_length=64, pattern=IDENT)],
+        since: Annotated[str, Query(alias="from", min_length=1, max_length=40)],
+        until: Annotated[str, Query(alias="to", min_length=1, max_length=40)],
+        format: Annotated[ReportFormat, Query()] = ReportFormat.JSON,
+        claims: Claims = hq,
+    ) -> Response:
+        """A store's time to start, bump and serve per station, hour (on the store's
+        wall clock) and channel, over the hours starting in ``[from, to)``. ``from`` and
+        ``to`` are times with an offset, or store-local dates (``to`` then counts its
+        whole day); at most 31 days. ``format=csv``: the per-channel rows as CSV."""
+        if api.sos is None:
+            raise StorageError("reports are not running on this broker")
+        report = await api.sos.report(store, since, until)
+        if format is ReportFormat.CSV:
+            name = f"sos-{store}-{report.since.date().isoformat()}.csv"
+            headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+            return Response(report_csv(report), media_type="text/csv", headers=headers)
+        return json_response(report)
 
 
 def _body_schema(name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from broker.kds_actions import Kitchen
 from broker.metrics import Metrics
 from broker.orders import Orders
 from broker.scheduler import Scheduler
+from broker.sos import SpeedOfService
 from broker.storage import Backend
 from broker.webhooks import Webhooks
 from protocol.close_codes import CloseCode
@@ -42,6 +43,8 @@ class Services:
     """Fires scheduled orders (``broker/scheduler.py``); its task is the broker's."""
     now: Now = system_now
     """The wall clock (``broker/clock.py``): every timestamp the broker writes."""
+    sos: SpeedOfService | None = None
+    """Speed of service: measured in KDS actions, read by the report (``broker/sos.py``)."""
 
 
 class Refused(Exception):

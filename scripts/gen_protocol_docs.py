@@ -32,6 +32,7 @@ from protocol.base import Ident  # noqa: E402
 from protocol.config import StoreConfig  # noqa: E402
 from protocol.messages import board, hq, kds, store  # noqa: E402
 from protocol.orders import Amendment, CancelRequest, Order, ReprintRequest  # noqa: E402
+from protocol.reports import SosReport  # noqa: E402
 
 OUT = ROOT / "docs" / "protocol-reference.md"
 IDENT_PATTERN = get_args(Ident)[1].pattern
@@ -57,7 +58,9 @@ CHANNELS: list[tuple[str, str, str, list[tuple[str, Any]]]] = [
     ]),
 ]  # fmt: skip
 #: REST bodies documented here too (the full REST reference is docs/openapi.json).
-REST_MODELS: list[type[BaseModel]] = [Order, Amendment, CancelRequest, ReprintRequest, StoreConfig]
+REST_MODELS: list[type[BaseModel]] = [
+    Order, Amendment, CancelRequest, ReprintRequest, StoreConfig, SosReport,
+]  # fmt: skip
 
 HEADER = """\
 # Protocol reference

@@ -24,6 +24,7 @@ from broker.storage.base import (
     Record,
     Storage,
     StreamSlice,
+    Tally,
     Tx,
     Wakeups,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "SqliteStorage",
     "Storage",
     "StreamSlice",
+    "Tally",
     "Tx",
     "Wakeups",
     "open_denylist",
@@ -124,7 +126,12 @@ def _sqlite_path(url: str, parts: SplitResult) -> str:
     return path
 
 
-REDIS_OPTIONS = {"prefix": str, "record_ttl_s": int, "max_connections": int}
+REDIS_OPTIONS = {
+    "prefix": str,
+    "record_ttl_s": int,
+    "report_ttl_s": int,
+    "max_connections": int,
+}
 
 
 def _redis_options(

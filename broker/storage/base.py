@@ -1,9 +1,11 @@
 """The storage seam (DESIGN.md §5.5): one small interface, three backends.
 
-A backend keeps, per store, one ordered **stream** (epoch + monotonic offsets) and a set
-of **records** (order, ticket, job, expo, config, printer, link) with optimistic versions.
-Everything one request changes goes into one ``Tx`` and lands atomically: the version
-checks, the record writes and the stream appends. That is what a Redis backend does in
+A backend keeps, per store, one ordered **stream** (epoch + monotonic offsets), a set
+of **records** (order, ticket, job, expo, config, printer, link) with optimistic versions,
+and **tallies**: fields of marks that commits append to (the speed-of-service report,
+docs/reports.md). Everything one request changes goes into one ``Tx`` and lands
+atomically: the version checks, the record writes, the tally marks and the stream
+appends. That is what a Redis backend does in
 one Lua script on the store's hash slot, and what SQLite does in one transaction.
 
 Records and stream payloads are JSON text: the broker serialises pydantic models once and
@@ -109,9 +111,25 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Tally:
+    """Append ``mark`` to field ``field`` of the store's tally ``key``.
+
+    A field's marks are a multiset: their order means nothing, so appends commute and a
+    tally takes no version. Many writers append to one key without conflicting, and each
+    append is as small as its mark. It is applied with the rest of its ``Tx`` (a version
+    conflict anywhere in the ``Tx`` appends nothing): a mark written in the same ``Tx``
+    as the event it records records that event exactly once."""
+
+    key: str
+    field: str
+    mark: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tx:
     puts: Sequence[Put] = ()
     entries: Sequence[NewEntry] = ()
+    tallies: Sequence[Tally] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +185,11 @@ class Storage(Protocol):
 
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         """Entries with ``offset > after`` in order, at most ``limit``."""
+        ...
+
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        """Each of the store's tally ``keys`` as field -> its marks, concatenated (``{}``
+        for a key never written, or expired), in ``keys`` order; one round trip on redis."""
         ...
 
     async def aclose(self) -> None:

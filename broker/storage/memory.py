@@ -60,6 +60,7 @@ class MemoryStorage(InProcess):
         self._by_store: dict[tuple[str, Kind], dict[str, None]] = {}
         self._live: dict[tuple[str, Kind], dict[str, None]] = {}
         self._streams: dict[str, _Stream] = {}
+        self._tallies: dict[tuple[str, str], dict[str, str]] = {}
         self._listener: Listener | None = None
         self._closed = False
         self.denylist: DenyList = MemoryDenyList()
@@ -75,6 +76,9 @@ class MemoryStorage(InProcess):
                 raise VersionConflict(put.kind.value, put.key, put.expect, actual)
         for put in tx.puts:
             self._put(store_id, Record(put.kind, put.key, store_id, put.version, put.doc, put.live))
+        for t in tx.tallies:
+            fields = self._tallies.setdefault((store_id, t.key), {})
+            fields[t.field] = fields.get(t.field, "") + t.mark
         stream = self._stream(store_id)
         added = []
         for new in tx.entries:
@@ -111,6 +115,10 @@ class MemoryStorage(InProcess):
         return StreamSlice(
             stream.epoch, stream.first, stream.head, slice_of(stream.entries, after, limit)
         )
+
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        self._check_open()
+        return [dict(self._tallies.get((store_id, k), {})) for k in keys]
 
     async def aclose(self) -> None:
         self._closed = True

@@ -16,6 +16,9 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
 - ``P:{sid}:all:<kind>`` set of keys of the fleet kinds (config, link, printer);
 - ``P:{sid}:w`` the store's sharded pub/sub channel (``SPUBLISH head:epoch:node``, or
   ``takeover:<session>`` when another node took the store's link over);
+- ``P:{sid}:t:<key>`` hash, a store's tally: each field a text that the commit script
+  appends marks to; ``sos/<local date>`` holds a day of speed-of-service timings
+  (docs/reports.md);
 - ``P:{sid}:lease`` who holds the store's one link (``broker.storage.leases``), and
   ``P:{sid}:rel:<session>`` a replaced link's "I have let go" mark;
 - ``P:loc:<kind>:<key>`` → store id, for reads by an id that does not name its store;
@@ -26,8 +29,9 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
 - ``P:{wh}:…`` webhook subscriptions and deliveries (``broker.storage.outbox``).
 
 Orders, tickets, jobs and expo roll-ups expire ``record_ttl_s`` after their last write
-(default 7 days: also the idempotency window of ``POST /v1/orders``); config, link and
-printer records never expire.
+(default 7 days: also the idempotency window of ``POST /v1/orders``); tallies
+``report_ttl_s`` after their last mark (default 15 days: this week and the one
+before); config, link and printer records never expire.
 
 One writer task per node sends every waiting commit in one pipeline (each commit is one
 ``EVALSHA``: version checks, record writes, INCR of the head, XADD, SPUBLISH), so the
@@ -83,6 +87,7 @@ T = TypeVar("T")
 UNBORN_EPOCH = "unborn"
 READ_RETRY_BASE_S = 0.05
 DEFAULT_RECORD_TTL_S = 7 * 24 * 3600
+DEFAULT_REPORT_TTL_S = 15 * 24 * 3600
 MAX_BATCH = 256  # commits per pipeline
 COMMIT_TIMEOUT_S = 15.0
 SWEEP_S = 5.0  # every watched store's head is compared with what was delivered
@@ -126,6 +131,7 @@ class RedisStorage:
         *,
         prefix: str = "passline",
         record_ttl_s: int = DEFAULT_RECORD_TTL_S,
+        report_ttl_s: int = DEFAULT_REPORT_TTL_S,
         max_connections: int = 32,
         sweep_s: float = SWEEP_S,
     ) -> None:
@@ -134,6 +140,7 @@ class RedisStorage:
         self.node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self._max_len = stream_max_len
         self._ttl = record_ttl_s
+        self._report_ttl = report_ttl_s
         self._max_connections = max_connections
         self._sweep_s = sweep_s
         self._r: aioredis.Redis | None = None  # reads, subscriptions (bounded pool)
@@ -290,7 +297,12 @@ class RedisStorage:
 
     def _script_args(self, req: _Request) -> tuple[list[str], list[str]]:
         layout = Layout(
-            self._sk, self._channel(req.store_id), self._max_len, self._ttl, self.node_id
+            self._sk,
+            self._channel(req.store_id),
+            self._max_len,
+            self._ttl,
+            self.node_id,
+            self._report_ttl,
         )
         return commit_args(req.store_id, req.tx, layout)
 
@@ -457,6 +469,20 @@ class RedisStorage:
                     pipe.srem(self._sk(sid, "live", kind.value), k)
                 await pipe.execute()
         return out
+
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        if not keys:
+            return []
+        r = self.redis
+
+        async def hashes() -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(self._sk(store_id, "t", key))
+            return list(await pipe.execute())
+
+        found = await self._call("tallies", hashes)
+        return [{str(f): str(marks) for f, marks in h.items()} for h in found]
 
     async def read(self, store_id: str, after: int, limit: int) -> StreamSlice:
         r = self.redis

@@ -1,9 +1,10 @@
 """The Redis commit script and its argument layout, from one place.
 
 A commit is one ``EVALSHA``: a header, then one group of fields per put, then one per
-stream entry, then this node's id. The field lists below are the only statement of that
-layout: ``commit_args`` builds ``ARGV`` from them, and ``COMMIT_LUA`` is generated from
-them (every ``ARGV[...]`` offset in it is computed here), so the two cannot drift apart.
+tally, then one per stream entry, then this node's id. The field lists below are the only
+statement of that layout: ``commit_args`` builds ``ARGV`` from them, and ``COMMIT_LUA`` is
+generated from them (every ``ARGV[...]`` offset in it is computed here), so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from broker.storage.base import Kind, Tx
 from broker.storage.memory import new_epoch
 
 #: ``ARGV`` header, in order.
-HEADER = ("nput", "nent", "maxlen", "epoch", "channel", "ttl")
+HEADER = ("nput", "ntally", "nent", "maxlen", "epoch", "channel", "ttl", "tally_ttl")
 #: The fields of one put.
 PUT = ("key", "version", "expect", "live", "doc", "mode")
+#: The fields of one tally mark (appended to a field of the tally's hash, ``KEYS``).
+TALLY = ("field", "mark")
 #: The fields of one stream entry.
 ENTRY = ("kind", "tag", "payload")
 #: ``KEYS`` per put after the store's two (``m``, ``x``).
@@ -43,14 +46,21 @@ def _e(name: str) -> str:
     return "ARGV[e]" if n == 0 else f"ARGV[e + {n}]"
 
 
+def _t(name: str) -> str:
+    n = TALLY.index(name)
+    return "ARGV[a]" if n == 0 else f"ARGV[a + {n}]"
+
+
 _PUTS_AT = len(HEADER) + 1  # the first put field's index in ARGV
 _NK = len(PUT_KEYS)
 
 COMMIT_LUA = f"""
 local nput = tonumber({_h("nput")})
+local ntally = tonumber({_h("ntally")})
 local nent = tonumber({_h("nent")})
 local maxlen = {_h("maxlen")}
 local ttl = tonumber({_h("ttl")})
+local tally_ttl = tonumber({_h("tally_ttl")})
 for i = 1, nput do
   local o = {_PUTS_AT} + (i - 1) * {len(PUT)}
   local cur = tonumber(redis.call('HGET', KEYS[2 + (i - 1) * {_NK} + 1], 'v') or '0')
@@ -71,6 +81,13 @@ for i = 1, nput do
     end
   end
 end
+for j = 1, ntally do
+  local a = {_PUTS_AT} + nput * {len(PUT)} + (j - 1) * {len(TALLY)}
+  local tk = KEYS[2 + nput * {_NK} + j]
+  local marks = redis.call('HGET', tk, {_t("field")}) or ''
+  redis.call('HSET', tk, {_t("field")}, marks .. {_t("mark")})
+  redis.call('EXPIRE', tk, tally_ttl)
+end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = {_h("epoch")}
@@ -79,7 +96,7 @@ if not epoch then
 end
 local head = tonumber(redis.call('HGET', KEYS[1], 'head'))
 if nent > 0 then
-  local e = {_PUTS_AT} + nput * {len(PUT)}
+  local e = {_PUTS_AT} + nput * {len(PUT)} + ntally * {len(TALLY)}
   for j = 1, nent do
     head = head + 1
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, head .. '-0',
@@ -87,7 +104,7 @@ if nent > 0 then
     e = e + {len(ENTRY)}
   end
   redis.call('HSET', KEYS[1], 'head', head)
-  local node = ARGV[{_PUTS_AT} + nput * {len(PUT)} + nent * {len(ENTRY)}]
+  local node = ARGV[{_PUTS_AT} + nput * {len(PUT)} + ntally * {len(TALLY)} + nent * {len(ENTRY)}]
   redis.call('SPUBLISH', {_h("channel")}, head .. ':' .. epoch .. ':' .. node)
 end
 return {{'ok', epoch, head, redis.call('XLEN', KEYS[2])}}
@@ -102,6 +119,7 @@ class Layout(NamedTuple):
     max_len: int
     ttl: int
     node_id: str
+    tally_ttl: int
 
 
 def put_mode(kind: Kind) -> str:
@@ -121,6 +139,8 @@ def commit_args(store_id: str, tx: Tx, layout: Layout) -> tuple[list[str], list[
         "epoch": new_epoch(),
         "channel": layout.channel,
         "ttl": str(layout.ttl),
+        "ntally": str(len(tx.tallies)),
+        "tally_ttl": str(layout.tally_ttl),
     }
     args = [header[name] for name in HEADER]
     for p in tx.puts:
@@ -140,6 +160,10 @@ def commit_args(store_id: str, tx: Tx, layout: Layout) -> tuple[list[str], list[
             "mode": put_mode(p.kind),
         }
         args += [fields[name] for name in PUT]
+    for t in tx.tallies:
+        keys.append(sk(store_id, "t", t.key))
+        tally = {"field": t.field, "mark": t.mark}
+        args += [tally[name] for name in TALLY]
     for e in tx.entries:
         fields = {"kind": e.kind.value, "tag": e.tag, "payload": e.payload}
         args += [fields[name] for name in ENTRY]

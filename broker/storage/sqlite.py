@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS streams (
 CREATE TABLE IF NOT EXISTS entries (
   store_id TEXT NOT NULL, pos INTEGER NOT NULL, kind TEXT NOT NULL, tag TEXT NOT NULL,
   payload TEXT NOT NULL, PRIMARY KEY (store_id, pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tallies (
+  store_id TEXT NOT NULL, key TEXT NOT NULL, field TEXT NOT NULL, marks TEXT NOT NULL,
+  PRIMARY KEY (store_id, key, field)) WITHOUT ROWID;
 """
     + DENYLIST_SCHEMA
     + ";\n"
@@ -219,6 +222,20 @@ class SqliteStorage(InProcess):
         entries = [Entry(int(str(r[0])), EntryKind(str(r[1])), str(r[2]), str(r[3])) for r in rows]
         return StreamSlice(head.epoch, head.first, head.head, entries)
 
+    async def tallies(self, store_id: str, keys: Sequence[str]) -> list[dict[str, str]]:
+        found: dict[str, dict[str, str]] = {k: {} for k in keys}
+        unique = list(found)
+        for i in range(0, len(unique), VERSION_CHUNK):
+            chunk = unique[i : i + VERSION_CHUNK]
+            rows = self._read_rows(
+                "SELECT key, field, marks FROM tallies WHERE store_id=? AND key IN "
+                f"({','.join('?' for _ in chunk)})",
+                (store_id, *chunk),
+            )
+            for key, name, marks in rows:
+                found[str(key)][str(name)] = str(marks)
+        return [dict(found[k]) for k in keys]
+
     async def aclose(self) -> None:
         """Finish every commit already asked for, then close."""
         if self._closed:
@@ -360,8 +377,9 @@ class _GroupCommit:
             versions = self._versions(batch)
             records: list[tuple[object, ...]] = []
             entries: list[tuple[object, ...]] = []
-            outcomes = [self._one(req, versions, records, entries) for req in batch]
-            self._flush(records, entries)
+            tallies: list[tuple[object, ...]] = []
+            outcomes = [self._one(req, versions, records, entries, tallies) for req in batch]
+            self._flush(records, entries, tallies)
             return outcomes
         except sqlite3.Error as exc:
             return self.failed(batch, exc)
@@ -402,6 +420,7 @@ class _GroupCommit:
         versions: dict[tuple[str, str], int],
         records: list[tuple[object, ...]],
         rows: list[tuple[object, ...]],
+        tallies: list[tuple[object, ...]],
     ) -> _Outcome:
         store_id, tx = req.store_id, req.tx
         for put in tx.puts:  # all checked before any is taken: a conflict writes nothing
@@ -413,6 +432,7 @@ class _GroupCommit:
         for p in tx.puts:
             versions[(p.kind.value, p.key)] = p.version
             records.append((p.kind.value, p.key, store_id, p.version, int(p.live), p.doc))
+        tallies.extend((store_id, t.key, t.field, t.mark) for t in tx.tallies)
         head = self.heads.get(store_id)
         if store_id not in self.saved:
             self.saved[store_id] = _Head(head.epoch, head.head, head.first) if head else None
@@ -430,9 +450,21 @@ class _GroupCommit:
         offsets = tuple(e.offset for e in entries)
         return _Outcome(req, Committed(head.epoch, head.head, offsets), entries, head.first)
 
-    def _flush(self, records: list[tuple[object, ...]], entries: list[tuple[object, ...]]) -> None:
-        """The group's rows, in request order (a record put twice: the later one stays)."""
+    def _flush(
+        self,
+        records: list[tuple[object, ...]],
+        entries: list[tuple[object, ...]],
+        tallies: list[tuple[object, ...]],
+    ) -> None:
+        """The group's rows, in request order (a record put twice: the later one stays;
+        a tally field appended to twice: it gets both marks)."""
         many = self.conn.executemany
+        if tallies:  # (most groups have none: submits and acks)
+            many(
+                "INSERT INTO tallies (store_id, key, field, marks) VALUES (?,?,?,?) "
+                "ON CONFLICT (store_id, key, field) DO UPDATE SET marks = marks || excluded.marks",
+                tallies,
+            )
         many(
             "INSERT INTO records (kind, key, store_id, version, live, doc) VALUES (?,?,?,?,?,?) "
             "ON CONFLICT (kind, key) DO UPDATE SET store_id=excluded.store_id, "

@@ -17,6 +17,7 @@ from broker.storage import (
     NewEntry,
     Put,
     SqliteStorage,
+    Tally,
     Tx,
     open_storage,
 )
@@ -55,6 +56,28 @@ async def test_commit_is_atomic_with_versions(backend: Backend) -> None:
     rec = await backend.get(Kind.ORDER, "o1")
     assert rec is not None and rec.version == 2 and rec.doc == '{"v":2}' and rec.store_id == "s1"
     assert seen == [("s1", 2, [1, 2]), ("s1", 3, [3])]
+
+
+async def test_tally_marks_land_with_their_commit_and_only_with_it(backend: Backend) -> None:
+    """Marks a commit appends to a tally (docs/reports.md): appended with the Tx, per
+    store, not at all when the Tx conflicts; two commits in one group both count."""
+    await backend.commit(
+        "s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], tallies=[Tally("d", "a", "1,")])
+    )
+    await asyncio.gather(  # likely one group commit (sqlite) or one pipeline (redis)
+        backend.commit("s1", Tx(tallies=[Tally("d", "a", "2,"), Tally("d", "b", "9,")])),
+        backend.commit("s1", Tx(tallies=[Tally("d", "a", "3+,")])),
+        backend.commit("s2", Tx(tallies=[Tally("d", "a", "100,")])),
+    )
+    with pytest.raises(VersionConflict):
+        await backend.commit(
+            "s1", Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], tallies=[Tally("d", "a", "1000,")])
+        )
+    got = await backend.tallies("s1", ["d", "none", "d"])
+    assert sorted(got[0]["a"].split(",")) == ["", "1", "2", "3+"] and got[0]["b"] == "9,"
+    assert got[1] == {} and got[2] == got[0]
+    assert await backend.tallies("s2", ["d"]) == [{"a": "100,"}]
+    assert await backend.tallies("s1", []) == []
 
 
 async def test_scan_live_and_fleet_records(backend: Backend) -> None:

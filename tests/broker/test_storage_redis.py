@@ -195,13 +195,14 @@ async def _answers(client: aioredis.Redis) -> bool:
 
 
 def test_the_commit_arguments_follow_the_one_layout_the_script_is_generated_from() -> None:
-    from broker.storage.base import EntryKind, Kind, NewEntry, Put, Tx
+    from broker.storage.base import EntryKind, Kind, NewEntry, Put, Tally, Tx
     from broker.storage.redis_commit import (
         COMMIT_LUA,
         ENTRY,
         HEADER,
         PUT,
         PUT_KEYS,
+        TALLY,
         Layout,
         commit_args,
     )
@@ -209,15 +210,44 @@ def test_the_commit_arguments_follow_the_one_layout_the_script_is_generated_from
     tx = Tx(
         [Put(Kind.JOB, "j-1", "{}", 1, 0, True), Put(Kind.CONFIG, "s-1", "{}", 2, 1)],
         [NewEntry(EntryKind.JOB, "{}", "j-1")],
+        [Tally("sos/2031-05-06", "a", "2,")],
     )
-    layout = Layout(lambda sid, *parts: ":".join((sid, *parts)), "chan", 100, 60, "node-a")
+    layout = Layout(lambda sid, *parts: ":".join((sid, *parts)), "chan", 100, 60, "node-a", 90)
     keys, args = commit_args("s-1", tx, layout)
-    assert len(keys) == 2 + 2 * len(PUT_KEYS)
-    assert len(args) == len(HEADER) + 2 * len(PUT) + len(ENTRY) + 1
+    assert len(keys) == 2 + 2 * len(PUT_KEYS) + 1
+    assert keys[-1] == "s-1:t:sos/2031-05-06"
+    assert len(args) == len(HEADER) + 2 * len(PUT) + len(TALLY) + len(ENTRY) + 1
+    header = dict(zip(HEADER, args[: len(HEADER)], strict=True))
+    assert (header["ntally"], header["tally_ttl"]) == ("1", "90")
     second_put = args[len(HEADER) + len(PUT) : len(HEADER) + 2 * len(PUT)]
     assert dict(zip(PUT, second_put, strict=True))["mode"] == "fleet"
+    tally_at = len(HEADER) + 2 * len(PUT)
+    assert args[tally_at : tally_at + len(TALLY)] == ["a", "2,"]
     assert args[-1] == "node-a"
     # the script reads the node id where commit_args put it
-    node_at = len(HEADER) + 1 + 2 * len(PUT) + 1 * len(ENTRY)
-    assert f"ARGV[{len(HEADER) + 1} + nput * {len(PUT)} + nent * {len(ENTRY)}]" in COMMIT_LUA
+    node_at = len(HEADER) + 1 + 2 * len(PUT) + len(TALLY) + len(ENTRY)
+    lua_node = (
+        f"ARGV[{len(HEADER) + 1} + nput * {len(PUT)} + ntally * {len(TALLY)} + nent * {len(ENTRY)}]"
+    )
+    assert lua_node in COMMIT_LUA
     assert args[node_at - 1] == "node-a"
+
+
+async def test_a_tally_lives_report_ttl_s_after_its_last_addition(redis_url: str) -> None:
+    """Report tallies have their own retention (docs/reports.md#retention), longer than
+    the orders and tickets they were measured from."""
+    from broker.storage import Tally
+
+    url = isolated(redis_url)
+    store = await open_storage(url + "&record_ttl_s=60&report_ttl_s=1200")
+    try:
+        assert isinstance(store, RedisStorage)
+        tx = Tx([Put(Kind.TICKET, "t1", "{}", 1, 0)], [], [Tally("d", "a", "5,")])
+        await store.commit("s1", tx)
+        r = store.redis
+        ttl = await r.ttl(store._sk("s1", "t", "d"))
+        assert 1100 < ttl <= 1200
+        assert 0 < await r.ttl(store._sk("s1", "r", "ticket", "t1")) <= 60
+        assert await store.tallies("s1", ["d"]) == [{"a": "5,"}]
+    finally:
+        await store.aclose()

@@ -161,10 +161,11 @@ def tell_ws(page: Any, base: str) -> None:
     page.route("**/config.json", lambda route: route.fulfill(json={"ws": base}))
 
 
-def save_screenshot(page: Any, name: str) -> None:
-    """docs/img/<name>: written when missing or with UPDATE_SCREENSHOTS=1 (CI stays clean)."""
+def save_screenshot(page: Any, name: str, **options: Any) -> None:
+    """docs/img/<name>: written when missing or with UPDATE_SCREENSHOTS=1 (CI stays clean);
+    ``options`` go to Playwright's ``screenshot`` (``full_page=True``)."""
     path = IMG_DIR / name
     if path.exists() and os.environ.get("UPDATE_SCREENSHOTS") != "1":
         return
     IMG_DIR.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), **options)

@@ -15,6 +15,7 @@ PAGES = [
     STATIC_DIR / "kds" / "expo" / "index.html",
     STATIC_DIR / "hq" / "index.html",
     STATIC_DIR / "board" / "index.html",
+    STATIC_DIR / "hq" / "reports.html",
 ]
 
 # Chrome 61-era Android (ES2017 + modules): syntax and APIs that came later, and the

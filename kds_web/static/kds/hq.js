@@ -206,6 +206,7 @@ Hq.prototype.build = function () {
     h('div', { class: 'topbar' }, [
       h('span', { class: 'title', text: 'Printer fleet' }),
       h('span', { class: 'spacer' }),
+      h('a', { class: 'tb-btn to-reports', id: 'to-reports', href: 'reports.html', text: 'Speed of service ›' }),
       this.linkEl,
     ]),
     this.linkBar,
