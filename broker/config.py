@@ -105,6 +105,9 @@ class Settings:
     """A delivery still failing this long after it was queued is dead-lettered."""
     webhook_retention: float = 7 * 86400.0
     """How long delivered and dead-lettered deliveries stay in the log (and replayable)."""
+    webhook_offline_after: float = 60.0
+    """A store's link must be down this long before ``store.offline`` is sent (and only
+    then is its return a ``store.online``): a reconnect blip pages nobody."""
     default_timezone: str = DEFAULT_TIMEZONE
     """IANA zone of every store whose config names none (DESIGN.md §8.7): their chits and
     screens show times on its clock. Give every node of a deployment the same one."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import functools
 import logging
 from collections import deque
@@ -107,6 +108,7 @@ class FleetState:
         self._deferred: deque[Callable[[], Awaitable[object]]] = deque(maxlen=MAX_DEFERRED)
         self._flushing = False
         self._failures = 0
+        self._timers: set[asyncio.Task[None]] = set()  # store.offline waits (webhooks)
 
     def queue_acks(self, store_id: str, done: Sequence[tuple[str, datetime]]) -> None:
         """Acks from every link are written together every ``FLUSH_S``: one group commit
@@ -213,12 +215,35 @@ class FleetState:
         )
 
     def _queue_link_event(self, link: LinkRecord) -> None:
-        """``store.offline`` when a link was recorded down, ``store.online`` when it came
-        back after an outage (docs/webhooks.md): queued with the next flush (which retries
-        it while storage is away), and only when a subscription wants it."""
+        """``store.offline`` once a link has been down ``webhook_offline_after``, and
+        ``store.online`` when it comes back from such an outage (docs/webhooks.md): a
+        reconnect blip sends neither. Queued with the next flush (which retries it while
+        storage is away), and only when a subscription wants it."""
         type_ = EventType.STORE_ONLINE if link.online else EventType.STORE_OFFLINE
-        if self.webhooks is not None and self.webhooks.wanted(type_, link.store_id):
-            self.defer(functools.partial(self._link_event, link, type_))
+        if self.webhooks is None or not self.webhooks.wanted(type_, link.store_id):
+            return
+        grace = self.webhooks.offline_after
+        if link.online:
+            outage = link.last_outage
+            if outage is None or (outage.ended - outage.started).total_seconds() < grace:
+                return  # a blip: its store.offline was never sent either
+        elif grace > 0:
+            task = asyncio.get_running_loop().create_task(self._offline_after(link, grace))
+            self._timers.add(task)
+            task.add_done_callback(self._timers.discard)
+            return
+        self.defer(functools.partial(self._link_event, link, type_))
+
+    async def _offline_after(self, link: LinkRecord, grace: float) -> None:
+        """``store.offline`` if the store is still down from the same outage after
+        ``grace`` seconds (another link, here or on another node, ends it)."""
+        await asyncio.sleep(grace)
+        current: LinkRecord | None = link  # storage away: cannot tell, so say it
+        with contextlib.suppress(StorageError):
+            raw = await self.storage.get(Kind.LINK, link.store_id)
+            current = LinkRecord.model_validate_json(raw.doc) if raw is not None else None
+        if current is not None and not current.online and current.since == link.since:
+            self.defer(functools.partial(self._link_event, link, EventType.STORE_OFFLINE))
 
     async def _link_event(self, link: LinkRecord, type_: EventType) -> None:
         assert self.webhooks is not None

@@ -117,6 +117,7 @@ class Webhooks:
         self.retry_max = settings.webhook_retry_max
         self.dead_after = settings.webhook_dead_after
         self.retention = settings.webhook_retention
+        self.offline_after = settings.webhook_offline_after
         self.metrics = metrics
         self.now = now
         self._subs: dict[str, Subscription] = {}
