@@ -48,43 +48,34 @@ export function soundUnlocked() {
   return unlocked;
 }
 
-// Two short rising tones: audible over a kitchen hood without being shrill.
-export function chime() {
+// Notes one after another (``v.gap`` s apart): each rises to ``v.peak`` in ``v.attack`` s,
+// fades out by ``v.fade`` s and stops at ``v.stop`` s.
+function tones(freqs, v) {
   if (!unlocked || !ctx) return;
   var t0 = ctx.currentTime;
-  [880, 1320].forEach(function (freq, i) {
+  freqs.forEach(function (freq, i) {
     var osc = ctx.createOscillator();
     var gain = ctx.createGain();
-    osc.type = 'square';
+    osc.type = v.type;
     osc.frequency.value = freq;
-    var start = t0 + i * 0.16;
+    var start = t0 + i * v.gap;
     gain.gain.setValueAtTime(0.0001, start);
-    gain.gain.exponentialRampToValueAtTime(0.25, start + 0.01);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.14);
+    gain.gain.exponentialRampToValueAtTime(v.peak, start + v.attack);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + v.fade);
     osc.connect(gain);
     gain.connect(ctx.destination);
     osc.start(start);
-    osc.stop(start + 0.15);
+    osc.stop(start + v.stop);
   });
+}
+
+// Two short rising tones: audible over a kitchen hood without being shrill.
+export function chime() {
+  tones([880, 1320], { type: 'square', gap: 0.16, peak: 0.25, attack: 0.01, fade: 0.14, stop: 0.15 });
 }
 
 // "Your order is ready" on the pickup board: a soft two-note bell (high, then low), heard
 // across a dining room without startling anyone.
 export function bell() {
-  if (!unlocked || !ctx) return;
-  var t0 = ctx.currentTime;
-  [1046.5, 784].forEach(function (freq, i) {
-    var osc = ctx.createOscillator();
-    var gain = ctx.createGain();
-    osc.type = 'sine';
-    osc.frequency.value = freq;
-    var start = t0 + i * 0.45;
-    gain.gain.setValueAtTime(0.0001, start);
-    gain.gain.exponentialRampToValueAtTime(0.35, start + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, start + 1.1);
-    osc.connect(gain);
-    gain.connect(ctx.destination);
-    osc.start(start);
-    osc.stop(start + 1.15);
-  });
+  tones([1046.5, 784], { type: 'sine', gap: 0.45, peak: 0.35, attack: 0.02, fade: 1.1, stop: 1.15 });
 }
