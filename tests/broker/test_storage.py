@@ -195,3 +195,65 @@ async def test_sqlite_indexes_printers_by_state_in_an_older_database_too(tmp_pat
     await b.commit("s1", Tx([Put(Kind.CONFIG, "s1", '{"status":{"state":"error"}}', 1, 0)]))
     assert await b.printer_keys_in_state("error") == []  # only printer records count
     await b.aclose()
+
+
+KEYED_SCHEMA = """
+CREATE TABLE records (
+  kind TEXT NOT NULL, key TEXT NOT NULL, store_id TEXT NOT NULL,
+  version INTEGER NOT NULL, live INTEGER NOT NULL, doc TEXT NOT NULL,
+  PRIMARY KEY (kind, key)) WITHOUT ROWID;
+CREATE INDEX records_store ON records (store_id, kind, live);
+CREATE TABLE streams (
+  store_id TEXT PRIMARY KEY, epoch TEXT NOT NULL, head INTEGER NOT NULL,
+  first INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE entries (
+  store_id TEXT NOT NULL, pos INTEGER NOT NULL, kind TEXT NOT NULL, tag TEXT NOT NULL,
+  payload TEXT NOT NULL, PRIMARY KEY (store_id, pos)) WITHOUT ROWID;
+"""
+
+
+async def test_sqlite_moves_a_database_with_keyed_tables_and_keeps_everything(
+    tmp_path: Path,
+) -> None:
+    """A database written before records and entries became rowid tables opens with its
+    records, its streams and their entries, and goes on from its head."""
+    import sqlite3
+
+    path = tmp_path / "keyed.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(KEYED_SCHEMA)
+    printer = '{"store_id":"s1","printer_id":"p1","status":{"state":"error"}}'
+    conn.executemany(
+        "INSERT INTO records VALUES (?,?,?,?,?,?)",
+        [
+            ("printer", "s1/p1", "s1", 3, 1, printer),
+            ("job", "j-1", "s1", 2, 0, '{"state":"printed"}'),
+        ],
+    )
+    conn.execute("INSERT INTO streams VALUES ('s1', 'e-old', 2, 1)")
+    conn.executemany(
+        "INSERT INTO entries VALUES ('s1', ?, 'job', ?, ?)",
+        [(1, "j-1", '{"n":1}'), (2, "j-2", '{"n":2}')],
+    )
+    conn.commit()
+    conn.close()
+
+    b = await open_storage(f"sqlite:///{path}")
+    job = await b.get(Kind.JOB, "j-1")
+    assert job is not None and (job.version, job.live, job.doc) == (2, False, '{"state":"printed"}')
+    assert [r.key for r in await b.scan("s1", Kind.PRINTER)] == ["s1/p1"]
+    assert await b.printer_keys_in_state("error") == ["s1/p1"]
+    got = await b.read("s1", 0, 10)
+    assert (got.epoch, got.head) == ("e-old", 2)
+    assert [(e.offset, e.payload) for e in got.entries] == [(1, '{"n":1}'), (2, '{"n":2}')]
+    done = await b.commit("s1", Tx([Put(Kind.JOB, "j-1", '{"state":"x"}', 3, 2)], [entry(3)]))
+    assert (done.epoch, done.head) == ("e-old", 3)
+    with pytest.raises(VersionConflict):
+        await b.commit("s1", Tx([Put(Kind.JOB, "j-1", "{}", 3, 2)]))
+    await b.aclose()
+
+    conn = sqlite3.connect(path)
+    tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type='table'"))
+    conn.close()
+    assert "WITHOUT ROWID" not in tables["records"] and "WITHOUT ROWID" not in tables["entries"]
+    assert not any(name.endswith("_keyed") for name in tables)
