@@ -28,6 +28,9 @@ Keys (``P`` is the prefix, ``passline`` unless ``?prefix=`` says otherwise):
   change mark (``broker.storage.denylist``);
 - ``P:{wh}:…`` webhook subscriptions and deliveries (``broker.storage.outbox``).
 
+Owners other than this module: ``redis_wakeups`` (``w``), ``redis_hq`` (``P:hq``),
+``redis_nodes`` (``lease``, ``rel``, ``P:nodes``), and those named above.
+
 Orders, tickets, jobs and expo roll-ups expire ``record_ttl_s`` after their last write
 (default 7 days: also the idempotency window of ``POST /v1/orders``); tallies
 ``report_ttl_s`` after their last mark (default 15 days: this week and the one
@@ -44,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import secrets
@@ -76,40 +78,23 @@ from broker.storage.base import (
     settle,
 )
 from broker.storage.denylist import DenyList, RedisDenyList
-from broker.storage.leases import RELEASED_TTL_S, Holder, TakeoverListener
+from broker.storage.leases import Holder, TakeoverListener
 from broker.storage.outbox import Outbox, RedisOutbox
 from broker.storage.redis_commit import COMMIT_LUA, FLEET_KINDS, UNINDEXED_LIVE, Layout, commit_args
+from broker.storage.redis_hq import HQ_BLOCK_MS, RedisHq
+from broker.storage.redis_nodes import RedisNodes
+from broker.storage.redis_wakeups import SWEEP_S, UNBORN_EPOCH, RedisWakeups
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-UNBORN_EPOCH = "unborn"
 READ_RETRY_BASE_S = 0.05
 DEFAULT_RECORD_TTL_S = 7 * 24 * 3600
 DEFAULT_REPORT_TTL_S = 15 * 24 * 3600
 MAX_BATCH = 256  # commits per pipeline
 COMMIT_TIMEOUT_S = 15.0
-SWEEP_S = 5.0  # every watched store's head is compared with what was delivered
-HEARTBEAT_S = 2.0
-NODE_TTL_S = 10.0  # a node silent this long is dead: its links are marked offline
-WATCH_WAIT_S = 3.0  # how long a new subscription waits for a reconnecting channel
-HQ_MAX_LEN = 10_000
-HQ_BLOCK_MS = 1000
-RECONNECT_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 STOP_TRIES, STOP_WAIT_S = 25, 0.2  # aclose: cancel, wait, cancel again (5 s at most)
-
-RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
-return 1
-"""
-TAKEOVER = "takeover:"
-
-
-class ChannelInDoubt(RedisError):
-    """A command on the wake-up channel failed while its reader saw nothing wrong (redis-py
-    may have reconnected under it): which stores it is subscribed to is unknown."""
 
 
 @dataclass(slots=True)
@@ -142,29 +127,39 @@ class RedisStorage:
         self._ttl = record_ttl_s
         self._report_ttl = report_ttl_s
         self._max_connections = max_connections
-        self._sweep_s = sweep_s
         self._r: aioredis.Redis | None = None  # reads, subscriptions (bounded pool)
         self._w: aioredis.Redis | None = None  # the writer's connection: no retries
         self._blocking: aioredis.Redis | None = None  # XREAD BLOCK for HQ deltas
         self._sha = ""
         self._pending: deque[_Request] = deque()
         self._wake = asyncio.Event()
-        self._hq_out: list[str] = []
-        self._listener: Listener | None = None
-        self._hq_listener: Callable[[str], None] | None = None
-        self._takeover_listener: TakeoverListener | None = None
-        self._watched: set[str] = set()
-        self._pubsub: Any = None
-        self._pubsub_ok = asyncio.Event()  # set only by the subscriber loop
-        self._pubsub_in_doubt = False  # a command on the channel failed: build a new one
-        self._hq_wanted = asyncio.Event()
-        self._sweep_soon = False  # set on (re)subscribing: catch every watched store up
         self._known_stores: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.denylist: DenyList = RedisDenyList(lambda: self.redis, self._k("denied"))
         self.outbox: Outbox = RedisOutbox(lambda: self.redis, self.prefix)
         self.stats = {"batches": 0.0, "commits": 0.0, "busy_s": 0.0, "wakeups": 0.0}
+        self._wakeups = RedisWakeups(
+            lambda: self.redis,
+            self._call,
+            key=self._k,
+            store_key=self._sk,
+            channel=self._channel,
+            prefix=prefix,
+            node_id=self.node_id,
+            sweep_s=sweep_s,
+            stats=self.stats,
+        )
+        self._hq = RedisHq(self._k("hq"), wake=self._wake.set, closed=lambda: self._closed)
+        self._nodes = RedisNodes(
+            lambda: self.redis,
+            self._call,
+            key=self._k("nodes"),
+            store_key=self._sk,
+            channel=self._channel,
+            node_id=self.node_id,
+            closed=lambda: self._closed,
+        )
 
     # -- life cycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -207,20 +202,13 @@ class RedisStorage:
         loop = asyncio.get_running_loop()
         for coro, name in (
             (self._writer(), "redis-writer"),
-            (self._subscriber(), "redis-wakeups"),
-            (self._sweeper(), "redis-sweep"),
-            (self._heartbeat(), "redis-heartbeat"),
-            (self._hq_reader(), "redis-hq"),
+            (self._wakeups.subscriber(), "redis-wakeups"),
+            (self._wakeups.sweeper(), "redis-sweep"),
+            (self._nodes.heartbeat(), "redis-heartbeat"),
+            (self._hq.reader(self._blocking), "redis-hq"),
         ):
             self._tasks.append(loop.create_task(coro, name=name))
-        await self._channel_up()
-
-    async def _channel_up(self) -> None:
-        try:
-            async with asyncio.timeout(WATCH_WAIT_S):
-                await self._pubsub_ok.wait()
-        except TimeoutError:
-            raise StorageError("redis is unavailable (wake-up channel down)") from None
+        await self._wakeups.channel_up()
 
     async def aclose(self) -> None:
         """Send every commit already asked for, then close."""
@@ -236,15 +224,12 @@ class RedisStorage:
                     await writer
             except TimeoutError:
                 writer.cancel()
-        with contextlib.suppress(RedisError, OSError):
-            assert self._r is not None
-            await self._r.zrem(self._k("nodes"), self.node_id)
+        assert self._r is not None
+        await self._nodes.leave(self._r)
         await self._close_clients()
 
     async def _close_clients(self) -> None:
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+        await self._wakeups.aclose()
         for client in (self._r, self._w, self._blocking):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -310,11 +295,10 @@ class RedisStorage:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending or self._hq_out:
+            while self._pending or self._hq.waiting:
                 n = min(MAX_BATCH, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(n)]
-                hq, self._hq_out = self._hq_out, []
-                await self._send(batch, hq)
+                await self._send(batch, self._hq.take())
             if self._closed and not self._pending:
                 return
 
@@ -346,8 +330,7 @@ class RedisStorage:
             for p in req.tx.puts:
                 if self._store_of(p.kind, p.key) is None:
                     pipe.set(self._k("loc", p.kind.value, p.key), req.store_id, ex=self._ttl)
-        for frame in hq:
-            pipe.xadd(self._k("hq"), {"f": frame}, maxlen=HQ_MAX_LEN, approximate=True)
+        self._hq.add_to(pipe, hq)
         for keys, args in calls:
             pipe.evalsha(self._sha, len(keys), *keys, *args)
         out = await pipe.execute(raise_on_error=False)
@@ -380,7 +363,7 @@ class RedisStorage:
                 Entry(off, new.kind, new.payload, new.tag)
                 for off, new in zip(offsets, req.tx.entries, strict=True)
             ]
-            notify(self._listener, req.store_id, outcome, entries)
+            notify(self._wakeups.listener, req.store_id, outcome, entries)
         settle(req.future, outcome)
 
     # -- Storage: reads ------------------------------------------------------------------------
@@ -508,252 +491,47 @@ class RedisStorage:
             entries.append(Entry(offset, EntryKind(fields["k"]), fields["p"], fields.get("t", "")))
         return StreamSlice(str(epoch), head - xlen + 1, head, entries)
 
-    # -- Wakeups -------------------------------------------------------------------------------
+    # -- Wakeups (redis_wakeups) ---------------------------------------------------------------
     def listen(self, listener: Listener) -> None:
-        self._listener = listener
+        self._wakeups.listen(listener)
 
     async def watch(self, store_id: str) -> None:
-        self._watched.add(store_id)
-        try:
-            await self._channel_up()
-            pubsub = self._pubsub
-            try:
-                await pubsub.ssubscribe(self._channel(store_id))
-                return
-            except (RedisError, OSError) as exc:
-                log.warning("redis subscribe store=%s failed: %s", store_id, exc)
-            # The channel is in doubt: the subscriber loop builds a new one with every
-            # watched store, this one included, and the link waits for it as it waits for
-            # a reconnecting channel. (Only marking it down, for a loop that saw nothing
-            # wrong, refused every new link until the node restarted.)
-            self._rebuild(pubsub)
-            await self._channel_up()
-        except StorageError:
-            self._watched.discard(store_id)
-            raise
+        await self._wakeups.watch(store_id)
 
     async def unwatch(self, store_id: str) -> None:
-        self._watched.discard(store_id)
-        pubsub = self._pubsub
-        if pubsub is not None and self._pubsub_ok.is_set():
-            try:
-                await pubsub.sunsubscribe(self._channel(store_id))
-            except (RedisError, OSError) as exc:
-                log.warning("redis unsubscribe store=%s failed: %s", store_id, exc)
-                self._rebuild(pubsub)
+        await self._wakeups.unwatch(store_id)
 
-    def _rebuild(self, pubsub: Any) -> None:
-        """A command on ``pubsub`` failed: have the subscriber loop replace it (it clears
-        ``_pubsub_ok`` now and sets it again once every watched store is subscribed)."""
-        if pubsub is self._pubsub:  # else the loop has replaced it already
-            self._pubsub_ok.clear()
-            self._pubsub_in_doubt = True
+    def listen_takeover(self, listener: TakeoverListener) -> None:
+        self._wakeups.listen_takeover(listener)
 
     async def ping(self) -> None:
         r = self.redis
         await self._call("ping", r.ping)
-        if not self._pubsub_ok.is_set():
+        if not self._wakeups.up:
             raise StorageError("redis wake-up channel is down")
 
+    # -- HQ fan-out (redis_hq) -----------------------------------------------------------------
     def listen_hq(self, listener: Callable[[str], None]) -> None:
-        self._hq_listener = listener
+        self._hq.listen(listener)
 
     def watch_hq(self, on: bool) -> None:
-        if on:
-            self._hq_wanted.set()
-        else:
-            self._hq_wanted.clear()
+        self._hq.watch(on)
 
     def publish_hq(self, frame: str) -> None:
-        """Every node's HQ screens get it (through ``P:hq``), this node's included."""
-        if self._closed:
-            return
-        self._hq_out.append(frame)
-        self._wake.set()
+        self._hq.publish(frame)
 
-    # -- the link lease (broker.storage.leases) ---------------------------------------------
-    def listen_takeover(self, listener: TakeoverListener) -> None:
-        self._takeover_listener = listener
-
-    def _taken_over(self, store_id: str, session: str) -> None:
-        if self._takeover_listener is not None:
-            try:
-                self._takeover_listener(store_id, session)
-            except Exception:
-                log.exception("takeover listener failed store=%s", store_id)
-
+    # -- nodes and the link lease (redis_nodes) ------------------------------------------------
     async def claim_link(self, store_id: str, holder: Holder) -> Holder | None:
-        r, key = self.redis, self._sk(store_id, "lease")
-        old = await self._call("lease", lambda: r.set(key, holder.encode(), get=True))
-        previous = Holder.decode(old)
-        if previous is not None and previous.live and previous.node != holder.node:
-            await self._tell_takeover(store_id, previous)
-        return previous
-
-    async def _tell_takeover(self, store_id: str, previous: Holder) -> None:
-        r, channel = self.redis, self._channel(store_id)
-        message = TAKEOVER + previous.session
-        await self._call("lease", lambda: r.spublish(channel, message))
+        return await self._nodes.claim_link(store_id, holder)
 
     async def release_link(self, store_id: str, holder: Holder) -> None:
-        r = self.redis
-        keys = [self._sk(store_id, "lease"), self._sk(store_id, "rel", holder.session)]
-        gone = Holder(holder.node, holder.session, holder.client_id, False)
-        args = [holder.encode(), gone.encode(), RELEASED_TTL_S]
-        await self._call("lease", lambda: r.eval(RELEASE_LUA, 2, *keys, *args))
+        await self._nodes.release_link(store_id, holder)
 
     async def link_released(self, store_id: str, holder: Holder) -> bool:
-        r = self.redis
-
-        async def check() -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            pipe.exists(self._sk(store_id, "rel", holder.session))
-            pipe.zscore(self._k("nodes"), holder.node)
-            return list(await pipe.execute())
-
-        released, node_expires = await self._call("lease", check)
-        if released:
-            return True
-        if node_expires is None or float(node_expires) < time.time():
-            return True  # its node is gone: nothing delivers to that link any more
-        await self._tell_takeover(store_id, holder)  # again: pub/sub may lose a message
-        return False
+        return await self._nodes.link_released(store_id, holder)
 
     async def claim_dead_nodes(self) -> list[str]:
-        """Nodes whose heartbeat stopped; each is returned to exactly one live node."""
-        r = self.redis
-        key = self._k("nodes")
-        dead = await self._call("nodes", lambda: r.zrangebyscore(key, "-inf", time.time()))
-        claimed = []
-        for node in dead:
-            if node == self.node_id:
-                continue  # this node was stalled, not dead: the next heartbeat re-adds it
-            if await self._call("nodes", functools.partial(r.zrem, key, node)):
-                claimed.append(str(node))
-        return claimed
-
-    # -- background tasks ------------------------------------------------------------------------
-    async def _subscriber(self) -> None:
-        """The wake-up channel: reconnects by itself, then catches every watched store up."""
-        attempt = 0
-        while True:
-            try:
-                self._pubsub_in_doubt = False
-                self._pubsub = self.redis.pubsub()
-                channels = [self._channel(s) for s in sorted(self._watched)]
-                if channels:
-                    await self._pubsub.ssubscribe(*channels)
-                else:
-                    await self._pubsub.ssubscribe(self._k("nobody"))  # hold the connection
-                self._pubsub_ok.set()
-                if attempt:
-                    log.info("redis wake-up channel back: catching %d stores up", len(channels))
-                attempt = 0
-                self._sweep_soon = True
-                await self._pump(self._pubsub)
-            except Exception as exc:
-                if not isinstance(exc, RedisError | OSError | StorageError):
-                    log.exception("redis wake-up channel failed")
-                elif self._pubsub_ok.is_set():
-                    log.warning("redis wake-up channel lost: %s", exc)
-                self._pubsub_ok.clear()
-                with contextlib.suppress(Exception):
-                    await self._pubsub.aclose()
-                await asyncio.sleep(RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)])
-                attempt += 1
-
-    async def _pump(self, ps: Any) -> None:
-        while True:
-            # Just (re)subscribed: read whatever was missed meanwhile, before waiting for a
-            # message (after it, a catch-up up to a second late repeated wake-ups that the
-            # channel had already delivered).
-            if self._sweep_soon:
-                try:
-                    await self._sweep()
-                    self._sweep_soon = False
-                except StorageError as exc:
-                    log.debug("catch-up after resubscribing failed, trying again: %s", exc)
-            msg = await ps.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            if self._pubsub_in_doubt:
-                raise ChannelInDoubt("a command on the wake-up channel failed")
-            if msg is None or msg.get("type") != "smessage":
-                continue
-            channel = str(msg["channel"])
-            store_id = channel[len(self.prefix) + 2 : -3]  # P:{sid}:w
-            if str(msg["data"]).startswith(TAKEOVER):
-                self._taken_over(store_id, str(msg["data"])[len(TAKEOVER) :])
-                continue
-            head_s, epoch, node = [*str(msg["data"]).split(":"), "", ""][:3]
-            if node == self.node_id:
-                continue
-            self.stats["wakeups"] += 1
-            if self._listener is not None and store_id in self._watched:
-                try:
-                    self._listener(store_id, epoch, int(head_s), [])
-                except Exception:
-                    log.exception("storage listener failed store=%s", store_id)
-
-    async def _sweeper(self) -> None:
-        while True:
-            await asyncio.sleep(self._sweep_s)
-            with contextlib.suppress(StorageError):
-                await self._sweep()
-
-    async def _sweep(self) -> None:
-        """Pub/sub may lose messages: compare each watched store's head with the stream."""
-        stores = sorted(self._watched)
-        if not stores or self._listener is None:
-            return
-        r = self.redis
-
-        async def heads() -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            for sid in stores:
-                pipe.hmget(self._sk(sid, "m"), "epoch", "head")
-            return list(await pipe.execute())
-
-        for sid, (epoch, head) in zip(stores, await self._call("sweep", heads), strict=True):
-            if sid in self._watched:
-                try:
-                    self._listener(sid, str(epoch or UNBORN_EPOCH), int(head or 0), [])
-                except Exception:
-                    log.exception("storage listener failed store=%s", sid)
-
-    async def _heartbeat(self) -> None:
-        key = self._k("nodes")
-        while not self._closed:  # also ends a beat whose cancellation got lost (see _stop)
-            with contextlib.suppress(RedisError, OSError, StorageError):
-                await self.redis.zadd(key, {self.node_id: time.time() + NODE_TTL_S})
-            await asyncio.sleep(HEARTBEAT_S)
-
-    async def _hq_reader(self) -> None:
-        """HQ deltas from every node, read only while this node has HQ screens."""
-        blocking: Any = self._blocking
-        key, last = self._k("hq"), "$"
-        attempt = 0
-        while True:
-            if not self._hq_wanted.is_set():
-                last = "$"
-                await self._hq_wanted.wait()
-            try:
-                if last == "$":  # "$" would miss deltas added while this call is on its way
-                    info = await blocking.xrevrange(key, count=1)
-                    last = str(info[0][0]) if info else "0-0"
-                got = await blocking.xread({key: last}, count=500, block=HQ_BLOCK_MS)
-                attempt = 0
-            except (RedisError, OSError) as exc:
-                log.debug("redis hq read failed: %s", exc)
-                await asyncio.sleep(RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)])
-                attempt += 1
-                continue
-            for _, items in got or ():
-                for entry_id, fields in items:
-                    last = str(entry_id)
-                    if self._hq_listener is not None and self._hq_wanted.is_set():
-                        try:
-                            self._hq_listener(str(fields["f"]))
-                        except Exception:
-                            log.exception("hq listener failed")
+        return await self._nodes.claim_dead_nodes()
 
 
 async def _stop(tasks: Sequence[asyncio.Task[None]]) -> None:
