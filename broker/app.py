@@ -33,6 +33,7 @@ from broker.rest import Api, build_app
 from broker.revocation import Revocations
 from broker.scheduler import Scheduler
 from broker.sos import SpeedOfService
+from broker.stalls import StallWatch
 from broker.storage import Backend, open_storage, safe_url
 from broker.webhooks import Webhooks
 from broker.ws import Services, WsServer
@@ -162,6 +163,10 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             server.config.app = BodyGuard(server.config.app, api, BodyLimits.of(settings))
             serving = tasks.create_task(server.serve(sockets=[sock]))
             broker = Broker(settings, storage, services, ws, server, sock)
+            stalls = None
+            if settings.stall_log_ms > 0:
+                stalls = StallWatch(asyncio.get_running_loop(), settings.stall_log_ms / 1000)
+                stalls.start()
             try:
                 await _until_started(server, serving)
                 log.info(
@@ -172,6 +177,8 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
                 )
                 yield broker
             finally:
+                if stalls is not None:
+                    stalls.stop()
                 reaper.cancel()
                 scheduler.cancel()
                 sweeper.cancel()

@@ -112,6 +112,9 @@ class Settings:
     """IANA zone of every store whose config names none (DESIGN.md §8.7): their chits and
     screens show times on its clock. Give every node of a deployment the same one."""
     log_level: str = "info"
+    stall_log_ms: float = 0.0
+    """Log the event loop's stack whenever it has not turned for this long (0: off;
+    ``broker/stalls.py``): what delays every link, found under the real load."""
 
     def check_timezone(self) -> str:
         """``default_timezone``, or ``ConfigError`` if it names no zone."""
