@@ -353,6 +353,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs-per-order", type=int, choices=sorted(ROUTES), default=1)
     p.add_argument("--store", choices=["sqlite", "redis", "memory"], default="sqlite")
     p.add_argument(
+        "--store-query",
+        default="",
+        help="sqlite URL options, e.g. group_wait_ms=0 (docs/broker.md)",
+    )
+    p.add_argument(
         "--rates", type=numbers, default=numbers("500,2000"), help="the first starts the search"
     )
     p.add_argument("--factor", type=float, default=1.5, help="rate step of the search")

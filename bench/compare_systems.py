@@ -173,6 +173,8 @@ class Passline(_Served):
             url = f"redis://127.0.0.1:{port}/0?prefix=cmp"
         else:
             url = "memory://" if a.store == "memory" else f"sqlite:///{a.tmp / 'passline.db'}"
+            if a.store == "sqlite" and a.store_query:
+                url += "?" + a.store_query
         node = await start_node(self.procs, url, a.tmp / "passline.log")
         self.servers = {"passline": node.proc.pid} | self.servers
         self.http, self.stores = node.http, [f"s-{i:05d}" for i in range(a.clients)]

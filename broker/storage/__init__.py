@@ -30,7 +30,7 @@ from broker.storage.base import (
 )
 from broker.storage.denylist import DenyList, SqliteDenyList
 from broker.storage.memory import MemoryStorage
-from broker.storage.sqlite import SqliteStorage
+from broker.storage.sqlite import GROUP_WAIT_S, SqliteStorage
 
 __all__ = [
     "Backend",
@@ -64,7 +64,12 @@ async def open_storage(url: str, stream_max_len: int = DEFAULT_STREAM_MAX_LEN) -
     if parts.scheme == "sqlite":
         path = _sqlite_path(url, parts)
         try:
-            store = SqliteStorage(path, stream_max_len, query.get("synchronous", "full").lower())
+            store = SqliteStorage(
+                path,
+                stream_max_len,
+                query.get("synchronous", "full").lower(),
+                _milliseconds(query, "group_wait_ms", GROUP_WAIT_S),
+            )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         await store.start()
@@ -117,6 +122,20 @@ async def _redis_denylist(url: str, prefix: str) -> AsyncIterator[DenyList]:
         yield RedisDenyList(lambda: client, f"{prefix}:denied")
     finally:
         await client.aclose()
+
+
+def _milliseconds(query: dict[str, str], name: str, default_s: float) -> float:
+    """``?name=<ms>`` in seconds; ``ConfigError`` (one line) for anything but a number."""
+    text = query.get(name)
+    if text is None:
+        return default_s
+    try:
+        ms = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of milliseconds, got {text!r}") from None
+    if not 0 <= ms <= 1000:
+        raise ConfigError(f"{name} must be between 0 and 1000 ms, got {text!r}")
+    return ms / 1000
 
 
 def _sqlite_path(url: str, parts: SplitResult) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.errors import VersionConflict
+from broker.errors import ConfigError, VersionConflict
 from broker.storage import (
     Backend,
     Entry,
@@ -257,3 +257,41 @@ async def test_sqlite_moves_a_database_with_keyed_tables_and_keeps_everything(
     conn.close()
     assert "WITHOUT ROWID" not in tables["records"] and "WITHOUT ROWID" not in tables["entries"]
     assert not any(name.endswith("_keyed") for name in tables)
+
+
+async def _busy_then_trickle(b: SqliteStorage, n: int) -> list[int]:
+    """One commit (the writer is now "busy"), then ``n`` more arriving a loop turn apart:
+    the sizes of the groups the ``n`` were written in."""
+    await b.commit("s1", Tx([], [entry(0)]))
+    before = len(b.group_sizes)
+
+    async def one(i: int) -> None:
+        for _ in range(i):
+            await asyncio.sleep(0)
+        await b.commit("s1", Tx([], [entry(i)]))
+
+    await asyncio.gather(*(one(i) for i in range(1, n + 1)))
+    return b.group_sizes[before:]
+
+
+async def test_sqlite_gathers_a_group_under_load_and_writes_at_once_without(
+    tmp_path: Path,
+) -> None:
+    """Under load the writer lets a group gather (``group_wait_ms``) instead of writing
+    each commit that trickles in as a group of its own; ``group_wait_ms=0`` does not."""
+    b = await open_storage(f"sqlite:///{tmp_path / 'wait.db'}?group_wait_ms=200")
+    assert isinstance(b, SqliteStorage)
+    assert await _busy_then_trickle(b, 10) == [10]
+    await b.aclose()
+    b = await open_storage(f"sqlite:///{tmp_path / 'now.db'}?group_wait_ms=0")
+    assert isinstance(b, SqliteStorage)
+    assert len(await _busy_then_trickle(b, 10)) > 1
+    await b.aclose()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "5000"])
+async def test_sqlite_group_wait_that_is_not_a_duration_is_one_clear_error(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(ConfigError, match="group_wait_ms must be"):
+        await open_storage(f"sqlite:///{tmp_path / 'x.db'}?group_wait_ms={value}")
