@@ -131,6 +131,8 @@ class Api:
         self.webhooks: Webhooks | None = None
         self.sos: SpeedOfService | None = None
         self.rollout = Rollout(storage, orders, orders.now)
+        self._created = metrics.orders.labels("created")  # (a lookup per order otherwise)
+        self._duplicate = metrics.orders.labels("duplicate")
 
     # -- auth ------------------------------------------------------------------------------
     # async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool.
@@ -171,7 +173,7 @@ class Api:
             claims.may_write_orders(order.store_id), f"submit to store {order.store_id!r}"
         )
         created, result = await self.orders.submit(order)
-        self.metrics.orders.labels("created" if created else "duplicate").inc()
+        (self._created if created else self._duplicate).inc()
         return (202 if created else 200), result
 
     async def batch_item(self, claims: Claims, raw: dict[str, Any]) -> BatchResult:
