@@ -418,19 +418,30 @@ class _Recent:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.records: OrderedDict[tuple[str, str], Record] = OrderedDict()
+        # (kind, key) -> (store, the put): a Record is built only for a read. (An
+        # OrderedDict: a plain dict's oldest key is found by scanning the slots freed
+        # before it, 2.5 against 0.6 us per eviction.)
+        self.puts: OrderedDict[tuple[str, str], tuple[str, Put]] = OrderedDict()
 
     def get(self, key: tuple[str, str]) -> Record | None:
-        return self.records.get(key)
+        known = self.puts.get(key)
+        if known is None:
+            return None
+        store_id, p = known
+        return Record(p.kind, p.key, store_id, p.version, p.doc, p.live)
+
+    def version(self, key: tuple[str, str]) -> int | None:
+        known = self.puts.get(key)
+        return None if known is None else known[1].version
 
     def committed(self, store_id: str, puts: Sequence[Put]) -> None:
-        records = self.records
+        known = self.puts
         for p in puts:
             k = (p.kind.value, p.key)
-            records.pop(k, None)
-            records[k] = Record(p.kind, p.key, store_id, p.version, p.doc, p.live)
-        while len(records) > self.size:
-            records.popitem(last=False)
+            known.pop(k, None)
+            known[k] = (store_id, p)
+        while len(known) > self.size:
+            known.popitem(last=False)
 
 
 class _GroupCommit:
@@ -485,11 +496,11 @@ class _GroupCommit:
         found: dict[tuple[str, str], int] = {}
         keys = []
         for k in {(p.kind.value, p.key) for req in batch for p in req.tx.puts}:
-            known = self.recent.get(k)
-            if known is None:
+            version = self.recent.version(k)
+            if version is None:
                 keys.append(k)
             else:
-                found[k] = known.version
+                found[k] = version
         for i in range(0, len(keys), VERSION_CHUNK):
             chunk = keys[i : i + VERSION_CHUNK]
             values = ",".join("(?,?)" for _ in chunk)
