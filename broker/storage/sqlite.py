@@ -62,6 +62,7 @@ CACHE_KIB = 8 * 1024
 MMAP_BYTES = 0
 UNBORN_EPOCH = "unborn"  # what a reader sees before a store's first commit: never matches
 COMMIT_TIMEOUT_S = 30.0
+OVERDUE_CHECK_S = 1.0
 CLOSE_TIMEOUT_S = 30.0
 SYNCHRONOUS = ("full", "normal", "extra")
 
@@ -128,6 +129,7 @@ class _Request:
     store_id: str
     tx: Tx
     future: asyncio.Future[Committed]
+    due: float  # loop time after which its caller gets "timed out" (``_overdue``)
 
 
 @dataclass(slots=True)
@@ -163,6 +165,8 @@ class SqliteStorage(InProcess):
         self._writer: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._writing: list[_Request] = []  # the group being written
         self._closed = False
         self.denylist: DenyList = (
             MemoryDenyList() if self._path == ":memory:" else SqliteDenyList(self._path)
@@ -193,6 +197,7 @@ class SqliteStorage(InProcess):
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name="sqlite-writer")
         self._checkpointer = loop.create_task(self._checkpoints(), name="sqlite-checkpoint")
+        self._watchdog = loop.create_task(self._overdue(), name="sqlite-overdue")
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -212,13 +217,10 @@ class SqliteStorage(InProcess):
     async def commit(self, store_id: str, tx: Tx) -> Committed:
         self._check_open()
         future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Request(store_id, tx, future))
+        due = future.get_loop().time() + COMMIT_TIMEOUT_S
+        self._pending.append(_Request(store_id, tx, future, due))
         self._wake.set()
-        try:
-            async with asyncio.timeout(COMMIT_TIMEOUT_S):
-                return await future  # cancelling the caller does not stop the commit
-        except TimeoutError:
-            raise StorageError("sqlite commit timed out") from None
+        return await future  # cancelling the caller does not stop the commit
 
     async def get(self, kind: Kind, key: str, store_id: str | None = None) -> Record | None:
         self._check_open()
@@ -294,6 +296,10 @@ class SqliteStorage(InProcess):
             except TimeoutError:
                 log.error("sqlite writer did not finish in %.0fs", CLOSE_TIMEOUT_S)
                 self._task.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()
@@ -373,8 +379,21 @@ class SqliteStorage(InProcess):
             if self._closed and not self._pending:
                 return
 
+    async def _overdue(self) -> None:
+        """A commit not written within ``COMMIT_TIMEOUT_S`` (a disk that stopped
+        answering) gets ``StorageError`` (it may still be written later). One check a
+        second for every waiting commit, instead of a timer per commit."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(OVERDUE_CHECK_S)
+            now = loop.time()
+            for req in (*self._writing, *self._pending):
+                if req.due <= now and not req.future.done():
+                    req.future.set_exception(StorageError("sqlite commit timed out"))
+
     async def _group(self, batch: list[_Request]) -> None:
         assert self._writer is not None
+        self._writing = batch
         t0 = time.perf_counter()
         group = _GroupCommit(self._writer, self._writer_heads, self._max_len, self._recent)
         outcomes = group.write(batch)
@@ -390,6 +409,7 @@ class SqliteStorage(InProcess):
         self.group_sizes = [*self.group_sizes[-63:], len(batch)]
         t2 = time.perf_counter()
         self._count(len(batch), t2 - t0, t2 - t1)
+        self._writing = []
         self._deliver(outcomes)
 
     def _count(self, size: int, busy: float, sync: float) -> None:

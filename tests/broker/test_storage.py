@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.errors import ConfigError, VersionConflict
+from broker.errors import ConfigError, StorageError, VersionConflict
 from broker.storage import (
     Backend,
     Entry,
@@ -295,3 +295,33 @@ async def test_sqlite_group_wait_that_is_not_a_duration_is_one_clear_error(
 ) -> None:
     with pytest.raises(ConfigError, match="group_wait_ms must be"):
         await open_storage(f"sqlite:///{tmp_path / 'x.db'}?group_wait_ms={value}")
+
+
+async def test_sqlite_commit_that_never_finishes_times_out_and_the_next_one_still_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that stops answering: the waiting caller gets StorageError instead of
+    waiting for ever (``COMMIT_TIMEOUT_S``, shortened here), and the storage goes on."""
+    import broker.storage.sqlite as sqlite_mod
+
+    monkeypatch.setattr(sqlite_mod, "COMMIT_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(sqlite_mod, "OVERDUE_CHECK_S", 0.05)
+    b = await open_storage(f"sqlite:///{tmp_path / 'stuck.db'}")
+    assert isinstance(b, SqliteStorage)
+    stuck = asyncio.Event()
+    real_group = b._group
+
+    async def hung_group(batch: list[sqlite_mod._Request]) -> None:
+        b._writing = batch
+        await stuck.wait()  # the COMMIT that does not come back
+        await real_group(batch)
+
+    monkeypatch.setattr(b, "_group", hung_group)
+    async with asyncio.timeout(10):  # a guard against hanging the suite, not a timing check
+        with pytest.raises(StorageError, match="timed out"):
+            await b.commit("s1", Tx([], [entry(1)]))
+    stuck.set()  # the disk answers again: the late commit is written, the next one too
+    async with asyncio.timeout(10):
+        done = await b.commit("s1", Tx([], [entry(2)]))
+    assert done.head == 2
+    await b.aclose()
