@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 from broker.errors import ConfigError
 from broker.storage.base import (
     DEFAULT_STREAM_MAX_LEN,
+    GROUP_WAIT_S,
     Backend,
     Committed,
     Entry,
@@ -30,7 +31,7 @@ from broker.storage.base import (
 )
 from broker.storage.denylist import DenyList, SqliteDenyList
 from broker.storage.memory import MemoryStorage
-from broker.storage.sqlite import GROUP_WAIT_S, SqliteStorage
+from broker.storage.sqlite import SqliteStorage
 
 __all__ = [
     "Backend",

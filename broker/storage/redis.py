@@ -65,10 +65,12 @@ from redis.exceptions import NoScriptError, RedisError
 from broker.errors import StorageError, VersionConflict
 from broker.storage.base import (
     DEFAULT_STREAM_MAX_LEN,
+    GROUP_WAIT_S,
     ROLLOUT_STORE,
     Committed,
     Entry,
     EntryKind,
+    Gathering,
     Kind,
     Listener,
     Record,
@@ -132,6 +134,7 @@ class RedisStorage:
         self._blocking: aioredis.Redis | None = None  # XREAD BLOCK for HQ deltas
         self._sha = ""
         self._pending: deque[_Request] = deque()
+        self._gathering = Gathering(GROUP_WAIT_S)
         self._wake = asyncio.Event()
         self._known_stores: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -296,6 +299,7 @@ class RedisStorage:
             await self._wake.wait()
             self._wake.clear()
             while self._pending or self._hq.waiting:
+                await self._gathering.pause(self._closed)
                 n = min(MAX_BATCH, len(self._pending))
                 batch = [self._pending.popleft() for _ in range(n)]
                 await self._send(batch, self._hq.take())

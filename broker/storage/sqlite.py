@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import sqlite3
 import time
 from collections import OrderedDict, deque
@@ -31,9 +30,11 @@ from pathlib import Path
 from broker.errors import StorageError, VersionConflict
 from broker.storage.base import (
     DEFAULT_STREAM_MAX_LEN,
+    GROUP_WAIT_S,
     Committed,
     Entry,
     EntryKind,
+    Gathering,
     InProcess,
     Kind,
     Listener,
@@ -54,8 +55,6 @@ log = logging.getLogger(__name__)
 
 MAX_GROUP = 512  # commit requests per transaction
 RECENT = 2048  # records kept as last committed (``_Recent``)
-GROUP_WAIT_S = 0.002  # under load, how long a group gathers before it is written
-BUSY_GAP_S = 0.010  # "under load": the previous group started less than this ago
 VERSION_CHUNK = 400  # records per version query (SQLite allows 32,766 variables)
 CHECKPOINT_EVERY_S = 1.0
 CACHE_KIB = 8 * 1024
@@ -153,7 +152,7 @@ class SqliteStorage(InProcess):
         self._path = str(path)
         self._max_len = stream_max_len
         self._sync = synchronous
-        self._group_wait = max(0.0, group_wait_s)
+        self._gathering = Gathering(group_wait_s)
         self._pending: deque[_Request] = deque()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -364,16 +363,11 @@ class SqliteStorage(InProcess):
         wake-ups), and at a few hundred orders a second groups of one or two were the
         rule. A lone commit after a quiet spell is written at once."""
         assert self._writer is not None
-        loop = asyncio.get_running_loop()
-        last = -math.inf
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                busy = loop.time() - last < BUSY_GAP_S
-                if busy and self._group_wait and not self._closed:
-                    await asyncio.sleep(self._group_wait)
-                last = loop.time()
+                await self._gathering.pause(self._closed)
                 batch = [self._pending.popleft() for _ in range(min(MAX_GROUP, len(self._pending)))]
                 await self._group(batch)
             if self._closed and not self._pending:
