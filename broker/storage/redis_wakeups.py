@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from broker.errors import StorageError
@@ -141,6 +142,10 @@ class RedisWakeups:
             self._pubsub_ok.clear()
             self._pubsub_in_doubt = True
 
+    def _reconnected(self) -> None:
+        """redis-py (re)connected the channel by itself: catch every watched store up."""
+        self._sweep_soon = True
+
     def _taken_over(self, store_id: str, session: str) -> None:
         if self._takeover_listener is not None:
             try:
@@ -154,7 +159,7 @@ class RedisWakeups:
         while True:
             try:
                 self._pubsub_in_doubt = False
-                self._pubsub = self._client().pubsub()
+                self._pubsub = _Channel(self._client(), self._reconnected)
                 channels = [self._channel(s) for s in sorted(self._watched)]
                 if channels:
                     await self._pubsub.ssubscribe(*channels)
@@ -233,3 +238,21 @@ class RedisWakeups:
                     self.listener(sid, str(epoch or UNBORN_EPOCH), int(head or 0), [])
                 except Exception:
                     log.exception("storage listener failed store=%s", sid)
+
+
+class _Channel(PubSub):
+    """The wake-up channel's pub/sub connection. When a read fails and the server answers
+    again, redis-py reconnects and subscribes again by itself, inside ``get_message``: a
+    wake-up published in between is lost and the subscriber loop sees nothing wrong. CI
+    caught a node that never heard of a commit made after a Redis restart (its periodic
+    sweep was an hour away). Every (re)connection now tells the loop to catch up."""
+
+    def __init__(self, client: Any, reconnected: Callable[[], None]) -> None:
+        super().__init__(
+            client.connection_pool, event_dispatcher=getattr(client, "_event_dispatcher", None)
+        )
+        self._on_reconnect = reconnected
+
+    async def on_connect(self, connection: Any) -> None:
+        await super().on_connect(connection)
+        self._on_reconnect()

@@ -251,3 +251,27 @@ async def test_a_tally_lives_report_ttl_s_after_its_last_addition(redis_url: str
         assert await store.tallies("s1", ["d"]) == [{"a": "5,"}]
     finally:
         await store.aclose()
+
+
+async def test_a_wake_up_lost_while_redis_py_reconnects_the_channel_is_caught_up(
+    two_nodes: tuple[RedisStorage, RedisStorage],
+) -> None:
+    """The server drops the wake-up channel's connection (a restart, a proxy, CLIENT KILL):
+    redis-py reconnects and subscribes again by itself, and a commit published meanwhile
+    never reaches the channel. The node must read what it missed, not wait for the next
+    sweep (an hour here): CI saw this as a node that never heard of a commit after a Redis
+    restart (test_redis_down_is_a_storage_error_and_recovery_is_automatic)."""
+    a, b = two_nodes
+    seen: list[int] = []
+    b.listen(lambda store, epoch, head, entries: seen.append(head))
+    a.listen(lambda *args: None)
+    await b.watch("s1")
+    first = await a.commit("s1", Tx([], [job(1)]))
+    await eventually(lambda: asyncio.sleep(0, first.head in seen), within=10, what="live")
+    killer = aioredis.Redis.from_url(a.url, decode_responses=True)
+    try:
+        await killer.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        missed = await a.commit("s1", Tx([], [job(2)]))  # published before b is back
+    finally:
+        await killer.aclose()
+    await eventually(lambda: asyncio.sleep(0, missed.head in seen), within=10, what="caught up")
