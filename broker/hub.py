@@ -64,7 +64,7 @@ class ConfigWatcher(Protocol):
         ...
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Feed:
     store_id: str
     epoch: str = ""
@@ -74,7 +74,23 @@ class Feed:
     early_head: int = 0  # the highest head a wake-up without entries told of meanwhile
     wanted: int = 0  # the highest head told of while a catch-up read was under way
     catching_up: bool = False
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    opened: bool = False
+    """The head is read, or reading it failed: attaches waiting for it may go on."""
+    _opening: asyncio.Future[None] | None = None
+    """Made only when an attach has to wait (an ``asyncio.Event`` per feed, made whether
+    anyone waits or not, was 0.8 KiB of every idle link: ``bench/link_memory.py``)."""
+
+    async def wait_open(self) -> None:
+        if self.opened:
+            return
+        if self._opening is None:
+            self._opening = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._opening)  # one waiter's timeout leaves the others be
+
+    def open(self) -> None:
+        self.opened = True
+        if self._opening is not None and not self._opening.done():
+            self._opening.set_result(None)
 
 
 class Hub:
@@ -100,9 +116,9 @@ class Hub:
             feed = self.feeds.get(peer.store_id)
             if feed is None:
                 feed = await self._open(peer.store_id)
-            elif not feed.ready.is_set():
+            elif not feed.opened:
                 async with asyncio.timeout(ATTACH_TIMEOUT_S):  # another attach reads the head
-                    await feed.ready.wait()
+                    await feed.wait_open()
             if self.feeds.get(peer.store_id) is feed:  # else it was dropped while we waited
                 feed.peers.add(peer)
                 return feed.epoch, feed.position
@@ -115,7 +131,7 @@ class Hub:
             head = await self.storage.read(store_id, 0, 0)
         except BaseException:
             self._drop(feed)
-            feed.ready.set()  # attaches waiting for this feed try again by themselves
+            feed.open()  # attaches waiting for this feed try again by themselves
             raise
         if self.configs is not None:
             self.configs.head_read(store_id)
@@ -124,7 +140,7 @@ class Hub:
         self._dispatch(feed, [e for e in early if e.offset > feed.position])
         if feed.early_head > feed.position:
             self._catch_up(feed)  # woken (redis) for a commit the head read missed
-        feed.ready.set()
+        feed.open()
         return feed
 
     async def detach(self, peer: Subscriber) -> None:
