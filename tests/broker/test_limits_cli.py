@@ -57,6 +57,22 @@ def test_rate_limiter_refills() -> None:
     assert limiter.take("a") == 0.0
 
 
+def test_rate_limiter_forgets_buckets_that_filled_up_again() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=1.0, burst=2, clock=lambda: now[0])
+    for key in ("a", "b", "c"):
+        limiter.take(key)
+    assert len(limiter) == 3
+    now[0] = 0.5
+    limiter.take("c")  # "a" and "b" are half a token short of full: kept
+    assert len(limiter) == 3
+    now[0] = 1.2
+    limiter.take("d")  # "a" and "b" are full again; "c" (taken twice) is not
+    assert len(limiter) == 2
+    assert limiter.take("c") == 0.0
+    assert limiter.take("c") > 0.0  # what "c" still owed was not forgotten
+
+
 def run(*args: str, secret: str | None = SECRET) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PASSLINE_")}
     if secret:
