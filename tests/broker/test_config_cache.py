@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+
+from broker import config_cache
 from broker.config_cache import ConfigCache
 from protocol.config import PrinterConfig, VersionedStoreConfig
 
@@ -78,3 +83,26 @@ def test_what_the_cache_hands_out_names_the_stores_zone() -> None:
     assert cache.offer("s2", versioned(1, timezone="Europe/Paris"), 100.0) == versioned(
         1, timezone="Europe/Paris"
     )
+
+
+def test_configs_beyond_the_ones_used_last_are_kept_as_json_and_come_back_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(config_cache, "MAX_PARSED", 2)
+    clock = Clock()
+    cache = ConfigCache(math.inf, clock)
+    configs = {f"s{n}": versioned(n).model_copy(update={"store_id": f"s{n}"}) for n in range(1, 5)}
+    for store, config in configs.items():
+        cache.offer(store, config, clock())
+    held = cache._cached  # what each store's entry holds now
+    assert [s for s in configs if held[s].config is not None] == ["s3", "s4"]
+    assert [s for s in configs if held[s].packed is not None] == ["s1", "s2"]
+    assert cache.fresh("s1") == (True, configs["s1"])  # parsed again: the one used last
+    assert held["s1"].config is not None and held["s3"].config is None
+    # versions still only move forward for a store kept as JSON
+    assert (
+        cache.offer("s2", versioned(1).model_copy(update={"store_id": "s2"}), 0.0)
+        == (configs["s2"])
+    )
+    cache.committed("s3", versioned(9).model_copy(update={"store_id": "s3"}).model_dump_json())
+    assert cache.fresh("s3") == (True, versioned(9).model_copy(update={"store_id": "s3"}))
