@@ -34,6 +34,7 @@ from kitchen.errors import Refused
 from kitchen.expo import LISTED_STATES, expo_roll_up, scheduled_roll_up
 from kitchen.routing import Plan, plan_submit, submit_result
 from kitchen.schedule import held_until, restamped
+from protocol.codec import json_with
 from protocol.config import StoreConfig, VersionedStoreConfig
 from protocol.ids import order_id_for
 from protocol.jobs import Job, JobState, JobTransitionRecord
@@ -85,10 +86,10 @@ def ticket_put(rec: TicketRecord) -> Put:
 
 def new_job_json(job_json: str, store_id: str, now: datetime) -> str:
     """A ``JobRecord`` in state ``queued`` around an already serialised job."""
-    at = now.isoformat()
-    history = f'[{{"state":"queued","at":"{at}"}}]'
-    store = json.dumps(store_id)
-    return f'{{"job":{job_json},"store_id":{store},"state":"queued","history":{history}}}'
+    queued = JobTransitionRecord(state=JobState.QUEUED, at=now)
+    return json_with(
+        JobRecord, {"job": job_json}, store_id=store_id, state=JobState.QUEUED, history=[queued]
+    )
 
 
 def ticket_entry(t: Ticket) -> NewEntry:
@@ -309,9 +310,8 @@ class Orders:
             puts.append(Put(Kind.JOB, job.job_id, new_job_json(job_json, rec.store_id, now), 1, 0))
         for t in plan.tickets:
             t_json = t.model_dump_json()
-            kept = measured.get(t.ticket_id) if measured else None
-            more = f',"measured":{json.dumps(kept)}' if kept else ""
-            doc = f'{{"ticket":{t_json},"refs":[]{more}}}'
+            kept = measured.get(t.ticket_id, []) if measured else []
+            doc = json_with(TicketRecord, {"ticket": t_json}, measured=kept)
             puts.append(
                 Put(
                     Kind.TICKET,
@@ -569,7 +569,7 @@ class Orders:
             )
             jr.state = JobState.CANCELLED
             puts.append(put(Kind.JOB, jid, jr, raw.version + 1, live=False))
-            entries.append(NewEntry(EntryKind.CANCEL, f'{{"job_id":"{jid}"}}'))
+            entries.append(NewEntry(EntryKind.CANCEL, json.dumps({"job_id": jid})))
         return entries, puts
 
     async def reprint(self, order_id: str, req: ReprintRequest) -> SubmitResult:

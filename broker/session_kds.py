@@ -12,8 +12,9 @@ from collections.abc import Iterable
 
 from broker.storage import Entry, EntryKind
 from kitchen.screens import ACTIVE, all_day
+from protocol.codec import json_with
 from protocol.config import StationConfig
-from protocol.messages.kds import AllDay, Snapshot
+from protocol.messages.kds import AllDay, OrderUpdate, Snapshot, TicketRemoved, TicketUpdate
 from protocol.tickets import ExpoOrder, Ticket
 
 
@@ -54,7 +55,7 @@ class KdsSession:
         if entry.tag != self.station.station_id:
             return []
         if entry.kind is EntryKind.ORDER:
-            return [f'{{"type":"order","offset":{entry.offset},"order":{entry.payload}}}']
+            return [_order_frame(entry)]
         if entry.kind is not EntryKind.TICKET:
             return []
         ticket = Ticket.model_validate_json(entry.payload)
@@ -79,7 +80,7 @@ class KdsSession:
             if entry.tag != self.station.station_id:
                 continue
             if entry.kind is EntryKind.ORDER:
-                out.append(f'{{"type":"order","offset":{entry.offset},"order":{entry.payload}}}')
+                out.append(_order_frame(entry))
             elif entry.kind is EntryKind.TICKET:
                 ticket = Ticket.model_validate_json(entry.payload)
                 sent[ticket.ticket_id] = ticket.version
@@ -97,8 +98,8 @@ class KdsSession:
     @staticmethod
     def _frame(offset: int, payload: str, ticket: Ticket) -> str:
         if ticket.state in ACTIVE:
-            return f'{{"type":"ticket","offset":{offset},"ticket":{payload}}}'
-        return f'{{"type":"ticket_removed","offset":{offset},"ticket_id":"{ticket.ticket_id}"}}'
+            return json_with(TicketUpdate, {"ticket": payload}, offset=offset)
+        return json_with(TicketRemoved, {}, offset=offset, ticket_id=ticket.ticket_id)
 
     def _remember(self, ticket: Ticket) -> None:
         self.versions[ticket.ticket_id] = ticket.version
@@ -106,3 +107,8 @@ class KdsSession:
             self.tickets[ticket.ticket_id] = ticket
         else:
             self.tickets.pop(ticket.ticket_id, None)
+
+
+def _order_frame(entry: Entry) -> str:
+    """An expo entry's ``order`` frame, around the roll-up as the stream holds it."""
+    return json_with(OrderUpdate, {"order": entry.payload}, offset=entry.offset)

@@ -11,10 +11,13 @@ answer with — never ``None`` and never a half-valid object:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from typing import Any, TypeVar
 
 import msgpack
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import PydanticUndefined, to_json
 
 from protocol.close_codes import CloseCode
 from protocol.errors import ProtocolError, truncate_reason
@@ -37,6 +40,49 @@ def encode_msgpack(message: BaseModel) -> bytes:
 def encode_json(message: BaseModel) -> str:
     """A message as one JSON text frame."""
     return message.model_dump_json()
+
+
+def json_with(model: type[BaseModel], embed: Mapping[str, str], /, **values: Any) -> str:
+    """The JSON text ``model(**fields).model_dump_json()`` gives, where the fields in
+    ``embed`` come as JSON text already (a job or ticket serialised once, for its stream
+    entry, goes into its record and frames as is) and the rest as values. Defaults fill
+    what neither names. The layout is the model's: a field it does not have, or a required
+    one missing, is a ``TypeError`` (no hand-written JSON that must track a model)."""
+    parts = []
+    used = 0
+    for name, key, default in _layout(model):
+        if name in embed:
+            text = embed[name]
+            used += 1
+        elif name in values:
+            text = to_json(values[name]).decode()
+            used += 1
+        elif default is None:
+            raise TypeError(f"{model.__name__}.{name} is required")
+        else:
+            text = default
+        parts.append(key + text)
+    if used != len(embed) + len(values):
+        known = {name for name, _, _ in _layout(model)}
+        odd = sorted((embed.keys() - known) | (values.keys() - known) or embed.keys() & values)
+        raise TypeError(f"{model.__name__}: unknown or repeated fields {', '.join(odd)}")
+    return "{" + ",".join(parts) + "}"
+
+
+@cache
+def _layout(model: type[BaseModel]) -> tuple[tuple[str, str, str | None], ...]:
+    """Per field, in order: its name, ``"key":`` and its default's JSON (None: required)."""
+    out = []
+    for name, field in model.model_fields.items():
+        key = field.serialization_alias or field.alias or name
+        if field.default is not PydanticUndefined:
+            default: str | None = to_json(field.default).decode()
+        elif field.default_factory is not None:
+            default = to_json(field.default_factory()).decode()  # type: ignore[call-arg]
+        else:
+            default = None
+        out.append((name, to_json(key).decode() + ":", default))
+    return tuple(out)
 
 
 def decode_msgpack(data: bytes, adapter: TypeAdapter[T], max_size: int = MAX_FRAME_BYTES) -> T:
@@ -118,5 +164,6 @@ __all__ = [
     "describe",
     "encode_json",
     "encode_msgpack",
+    "json_with",
     "truncate_reason",
 ]
