@@ -1,6 +1,15 @@
 """The store link's per-connection core (sans-I/O): decoded messages in, decisions out.
 
-It never touches a socket or the clock (times are passed in). ``ws.py`` pumps it.
+It never touches a socket, the clock or storage (times, and what storage said, are passed
+in). ``ws_store.py`` pumps it.
+
+A link opens (DESIGN.md §4, §8.2) as an ``Opening``: told where the hub attached the link
+(epoch, head) and the oldest offset storage still holds, it decides ``Resume.REPLAY`` or
+``Resume.SNAPSHOT`` and builds the ``welcome``. Both ways then read the stream with one
+kind of ``StreamWalk``: the pump reads a page after ``walk.after`` while that is not None
+and tells the walk with ``page_read``. A replay walk goes from the client's offset to the
+head, answers each page with the ``Frames`` to send and refuses on a gap; a scan walk reads
+the whole retained stream, past the head, for the offsets of the snapshot's jobs.
 """
 
 from __future__ import annotations
@@ -8,16 +17,19 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 import msgpack
 
+from broker.errors import BrokerError
 from broker.storage import Entry, EntryKind, StreamSlice
+from broker.storage.leases import Holder
 from protocol.close_codes import CloseCode
 from protocol.compat import config_for, job_for
+from protocol.config import VersionedStoreConfig
 from protocol.messages.store import Hello, Welcome
 from protocol.version import PROTOCOL_VERSION, SUPPORTED_PROTOCOLS
 
@@ -174,6 +186,171 @@ def snapshot_pages(
 
 def _page(packer: msgpack.Packer, head: bytes, jobs: list[bytes]) -> bytes:
     return packer.pack_map_header(2) + head + packer.pack_array_header(len(jobs)) + b"".join(jobs)
+
+
+# -- the opening: hello → recovery → welcome → replay or snapshot -----------------------
+
+#: A replay found the history it was sending no longer all there (trimmed, or the stream
+#: was recreated, while the link opened): the client reconnects and recovers anew.
+HISTORY_MOVED = Refusal(CloseCode.TRY_AGAIN_LATER, "history moved: reconnect")
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    """Replayed frames to send in stream order, each with the entry it encodes: once one
+    is sent, ``StoreSession.sent`` is told (with the time it went)."""
+
+    sends: tuple[tuple[Entry, bytes], ...] = ()
+
+
+class Walk(Enum):
+    REPLAY = "replay"  # from the client's offset to the head: frames; a gap refuses
+    SCAN = "scan"  # the whole retained stream, past the head: where each job is
+
+
+@dataclass
+class StreamWalk:
+    """One read of a store's stream, a page at a time: the pump reads the entries after
+    ``after`` (a page of ``REPLAY_BATCH``) while it is not None and hands each page to
+    ``page_read``. Make one with ``StreamWalk.replay`` or ``StreamWalk.scan``."""
+
+    kind: Walk
+    head: int
+    """The welcome's offset: where the hub attached the link."""
+    after: int | None
+    """The offset to read after next; None when the walk is done."""
+    timezone: str = "UTC"
+    protocol: int = PROTOCOL_VERSION
+    job_offsets: dict[str, int] = field(default_factory=dict)
+    """What a scan found: each job's offset in the stream (for ``snapshot_jobs``)."""
+
+    @classmethod
+    def replay(
+        cls, after: int, head: int, timezone: str, protocol: int = PROTOCOL_VERSION
+    ) -> StreamWalk:
+        """The entries after the client's ``after`` up to ``head``, as frames for a client
+        speaking ``protocol`` (``timezone``: see ``store_frame``). Entries past the head
+        are not its to send: the hub sends them, after the opening."""
+        return cls(Walk.REPLAY, head, after if after < head else None, timezone, protocol)
+
+    @classmethod
+    def scan(cls, head: int, wanted: int) -> StreamWalk:
+        """Where the stream holds each of the ``wanted`` live jobs (none wanted: nothing to
+        read). From the oldest entry still held to the end, past ``head``: jobs committed
+        since the attach are in the record scan as well."""
+        return cls(Walk.SCAN, head, 0 if wanted else None)
+
+    def page_read(self, entries: Sequence[Entry]) -> Frames | Refusal:
+        """The page read after ``after``: the frames to send now (a scan sends none), or the
+        refusal that ends the link. ``after`` then says what to read next."""
+        if self.after is None:
+            raise BrokerError("expected no more pages: the stream walk is done")
+        if self.kind is Walk.SCAN:
+            return self._scanned(entries)
+        return self._replayed(self.after, entries)
+
+    def _replayed(self, after: int, entries: Sequence[Entry]) -> Frames | Refusal:
+        if not entries or entries[0].offset != after + 1:
+            self.after = None
+            return HISTORY_MOVED
+        sends: list[tuple[Entry, bytes]] = []
+        for entry in entries:
+            if entry.offset > self.head:  # committed since the attach: the hub sends it
+                self.after = None
+                return Frames(tuple(sends))
+            frame = store_frame(entry, self.timezone, self.protocol)
+            if frame is not None:
+                sends.append((entry, frame))
+            after = entry.offset
+        self.after = after if after < self.head else None
+        return Frames(tuple(sends))
+
+    def _scanned(self, entries: Sequence[Entry]) -> Frames:
+        if not entries:
+            self.after = None
+            return Frames()
+        for entry in entries:
+            if entry.kind is EntryKind.JOB:
+                self.job_offsets[entry.tag] = entry.offset  # a job entry's tag: its id
+        self.after = entries[-1].offset
+        return Frames()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a snapshot sends (live jobs in stream order, none ``NOT_RESENT``), and the
+    jobs to report ``uncertain`` before it: a client with an empty spool (new PC, wiped
+    disk) cannot say how the jobs it was printing ended, and they are never reprinted by
+    themselves."""
+
+    jobs: list[SnapshotJob]
+    lost: list[SnapshotJob]
+
+
+@dataclass
+class Opening:
+    """A store link's opening (DESIGN.md §4, §8.2): it decides, the pump performs. Tell it
+    where the hub attached the link (``attached``); send the ``welcome`` it builds; then
+    walk the stream with its ``replay``, or ``scan`` for the ``snapshot``."""
+
+    hello: Hello
+    foreign: bool = False
+    """Another client held the store last: it gets a snapshot, whatever its resume says
+    (a replay from another PC's old position would resend what the first one printed)."""
+    mode: Resume = Resume.SNAPSHOT
+    epoch: str = ""
+    head: int = 0
+
+    @classmethod
+    def after_takeover(cls, hello: Hello, previous: Holder | None) -> Opening:
+        """The opening of ``hello``'s link, which took the store from ``previous`` (None:
+        no link held it before)."""
+        return cls(hello, previous is not None and not previous.same_client(hello.client_id))
+
+    def attached(self, epoch: str, head: int, first: int) -> Resume:
+        """The hub attached the link at ``head`` of ``epoch`` (it sends what follows);
+        storage holds the stream from ``first``. Replay or snapshot (``recovery``)?"""
+        self.epoch, self.head = epoch, head
+        stream = StreamSlice(epoch, min(first, head + 1), head, [])
+        replay = not self.foreign and recovery(self.hello, stream) is Resume.REPLAY
+        self.mode = Resume.REPLAY if replay else Resume.SNAPSHOT
+        return self.mode
+
+    @property
+    def recovered(self) -> bool:
+        return self.mode is Resume.REPLAY
+
+    def welcome(self, config: VersionedStoreConfig | None, now: datetime) -> Welcome:
+        """Recovered: the missed entries follow; else the live jobs follow in pages."""
+        return Welcome(
+            epoch=self.epoch,
+            offset=self.head,
+            recovered=self.recovered,
+            config=config,
+            paged=not self.recovered,
+            now=now,
+        )
+
+    def replay(self, timezone: str) -> StreamWalk:
+        """The walk that sends what the client missed, after the welcome."""
+        resume = self.hello.resume
+        if not self.recovered or resume is None:
+            raise BrokerError(f"expected a recovered opening, got {self.mode.value}")
+        return StreamWalk.replay(resume.offset, self.head, timezone, self.hello.protocol)
+
+    def scan(self, wanted: int) -> StreamWalk:
+        """The walk that finds the stream order of the snapshot's ``wanted`` live jobs."""
+        return StreamWalk.scan(self.head, wanted)
+
+    def snapshot(self, docs: Iterable[str], scan: StreamWalk) -> Snapshot:
+        """The live job records (JSON docs) as the snapshot sends them, once ``scan`` is
+        done."""
+        if scan.kind is not Walk.SCAN or scan.after is not None:
+            raise BrokerError("expected a finished scan")
+        jobs = snapshot_jobs(docs, scan.job_offsets)
+        printing = [j for j in jobs if j.state in NOT_RESENT]
+        lost = printing if self.hello.resume is None else []
+        return Snapshot([j for j in jobs if j.state not in NOT_RESENT], lost)
 
 
 class StoreSession:

@@ -3,8 +3,13 @@
 hello → the fleet-wide takeover (4503 to the link it replaces) → recovery (replay from the
 client's offset, or a paged snapshot) → welcome → live entries from the hub; then the
 client's acks, numbered reports and LAN orders (applied in ``seq`` order, acknowledged
-with ``reports_ack``) and printer statuses. The per-link bookkeeping is the sans-I/O
-``StoreSession`` (``session_store.py``); this module does the I/O.
+with ``reports_ack``) and printer statuses.
+
+The decisions are the sans-I/O cores' in ``session_store.py``: the opening's
+(``Opening``: replay or snapshot, the welcome; ``StreamWalk``: what to read next, what to
+send, when to stop or refuse) and the link's bookkeeping (``StoreSession``). This module
+performs their effects: one loop (``_walk_stream``) reads the stream for both the replay
+and the snapshot's scan.
 """
 
 from __future__ import annotations
@@ -23,19 +28,18 @@ from broker.errors import Conflict, InvalidRequest, NotFound, StorageError
 from broker.kds_actions import Station
 from broker.peers import StorePeer
 from broker.session_store import (
-    NOT_RESENT,
+    Opening,
+    Refusal,
     Resume,
     SnapshotJob,
     StoreSession,
+    StreamWalk,
     check_hello,
-    recovery,
-    snapshot_jobs,
     snapshot_pages,
-    store_frame,
     too_old,
     welcome_frame,
 )
-from broker.storage import EntryKind, Kind, StreamSlice
+from broker.storage import Kind
 from broker.storage.leases import RELEASE_WAIT_S, Holder
 from broker.ws_base import (
     REPLAY_BATCH,
@@ -98,13 +102,10 @@ class StoreEndpoint:
         peer.claims = claims
         holder = Holder(self.s.storage.node_id, peer.link_id, hello.client_id)
         previous = await self._take_over(store_id, peer, holder)
-        # Replay only to the client that held the store last: another PC resuming from
-        # its own old position would be sent what the first one printed meanwhile.
-        foreign = previous is not None and not previous.same_client(hello.client_id)
         client_version = hello.client_version
         self.ws.add_peer(peer)
         try:
-            await self._open_store(conn, peer, hello, snapshot=foreign)
+            await self._open_store(conn, peer, Opening.after_takeover(hello, previous))
             del hello  # the loop runs as long as the link: it keeps only what it needs
             while True:
                 msg = await self.ws.recv(conn, STORE_CLIENT, binary=True)
@@ -147,30 +148,24 @@ class StoreEndpoint:
             log.info("store=%s: a link on another node takes over", store_id)
             peer.close_soon(CloseCode.TAKEN_OVER, "another store client took over")
 
-    async def _open_store(
-        self, conn: ServerConnection, peer: StorePeer, hello: Hello, snapshot: bool
-    ) -> None:
-        """Welcome, then the replay or the snapshot; then live entries may flow."""
-        store_id, session = hello.store_id, peer.session
+    async def _open_store(self, conn: ServerConnection, peer: StorePeer, opening: Opening) -> None:
+        """Welcome, then the replay or the snapshot (``opening`` decides which); then live
+        entries may flow."""
+        hello, session = opening.hello, peer.session
+        store_id = hello.store_id
         epoch, head = await self.s.hub.attach(peer)
         first = (await self.s.storage.read(store_id, head, 0)).first
-        mode = recovery(hello, StreamSlice(epoch, min(first, head + 1), head, []))
-        if snapshot:
-            mode = Resume.SNAPSHOT
+        mode = opening.attached(epoch, head, first)
         config = await self.s.orders.config(store_id)
         now = self.s.now()
+        welcome = opening.welcome(config, now)
         if mode is Resume.REPLAY:
-            assert hello.resume is not None
-            welcome = Welcome(epoch=epoch, offset=head, recovered=True, config=config, now=now)
             await conn.send(welcome_frame(welcome, session.protocol))
-            await self._replay_store(conn, session, hello.resume.offset, head)
+            await self._walk_stream(conn, session, opening.replay(self.settings.default_timezone))
         else:
-            welcome = Welcome(
-                epoch=epoch, offset=head, recovered=False, config=config, paged=True, now=now
-            )
-            await self._snapshot_store(conn, session, hello, welcome)
+            await self._snapshot_store(conn, session, opening, welcome, now)
         jti = peer.claims.jti if peer.claims else "-"
-        recovered = mode is Resume.REPLAY
+        recovered = opening.recovered
         log.info("store=%s online recovered=%s offset=%d jti=%s", store_id, recovered, head, jti)
         await self.s.fleet.set_link(
             store_id, True, hello.client_version, peer.link_id, hello.offline_orders
@@ -178,39 +173,42 @@ class StoreEndpoint:
         peer.start()
 
     async def _snapshot_store(
-        self, conn: ServerConnection, session: StoreSession, hello: Hello, welcome: Welcome
+        self,
+        conn: ServerConnection,
+        session: StoreSession,
+        opening: Opening,
+        welcome: Welcome,
+        now: datetime,
     ) -> None:
-        """``welcome`` then the live jobs in pages, then ``snapshot_end`` (DESIGN.md §8.2):
-        no snapshot, however large, outgrows a frame."""
-        store_id, now = session.store_id, welcome.now or self.s.now()
+        """``welcome`` then the live jobs in pages, in stream order, then ``snapshot_end``
+        (DESIGN.md §8.2): no snapshot, however large, outgrows a frame."""
+        store_id = session.store_id
         raw = await self.s.storage.scan(store_id, Kind.JOB, live_only=True)
-        offsets = await self._job_offsets(store_id, welcome.offset, len(raw))
-        jobs = snapshot_jobs((r.doc for r in raw), offsets)
-        if hello.resume is None:
-            await self._spool_lost(store_id, [j for j in jobs if j.state in NOT_RESENT], now)
-        jobs = [j for j in jobs if j.state not in NOT_RESENT]
+        scan = opening.scan(len(raw))
+        await self._walk_stream(conn, session, scan)
+        snapshot = opening.snapshot((r.doc for r in raw), scan)
+        await self._spool_lost(store_id, snapshot.lost, now)
         await conn.send(welcome_frame(welcome, session.protocol))
-        for frame, ids in snapshot_pages(jobs, protocol=session.protocol):
+        for frame, ids in snapshot_pages(snapshot.jobs, protocol=session.protocol):
             await conn.send(frame)
             for job_id in ids:
                 session.sent_job(welcome.offset, job_id, now)
-        await conn.send(encode_msgpack(SnapshotEnd(offset=welcome.offset, count=len(jobs))))
+        count = len(snapshot.jobs)
+        await conn.send(encode_msgpack(SnapshotEnd(offset=welcome.offset, count=count)))
 
-    async def _job_offsets(self, store_id: str, head: int, wanted: int) -> dict[str, int]:
-        """Where the stream still holds each job: a snapshot goes out in stream order.
-        Jobs older than the retained stream come first (DESIGN.md §4)."""
-        first = (await self.s.storage.read(store_id, head, 0)).first
-        offsets: dict[str, int] = {}
-        after = max(first - 1, 0)
-        while wanted:  # past the head too: jobs committed since were in the scan as well
-            got = await self.s.storage.read(store_id, after, REPLAY_BATCH)
-            if not got.entries:
-                break
-            for entry in got.entries:
-                if entry.kind is EntryKind.JOB:
-                    offsets[entry.tag] = entry.offset
-            after = got.entries[-1].offset
-        return offsets
+    async def _walk_stream(
+        self, conn: ServerConnection, session: StoreSession, walk: StreamWalk
+    ) -> None:
+        """Read the store's stream a page at a time for as long as ``walk`` asks, sending
+        each page's frames before the next read."""
+        while walk.after is not None:
+            got = await self.s.storage.read(session.store_id, walk.after, REPLAY_BATCH)
+            step = walk.page_read(got.entries)
+            if isinstance(step, Refusal):
+                raise Refused(step.code, step.reason)
+            for entry, frame in step.sends:
+                await conn.send(frame)
+                session.sent(entry, self.s.now())
 
     async def _spool_lost(self, store_id: str, printing: list[SnapshotJob], now: datetime) -> None:
         """A client with an empty spool (new PC, wiped disk) cannot say how jobs it was
@@ -221,22 +219,6 @@ class StoreEndpoint:
                 job_id=job.job_id, state=JobState.UNCERTAIN, reason=reason, at=now
             )
             await self.s.fleet.job_state(store_id, report)
-
-    async def _replay_store(
-        self, conn: ServerConnection, session: StoreSession, after: int, head: int
-    ) -> None:
-        while after < head:
-            got = await self.s.storage.read(session.store_id, after, REPLAY_BATCH)
-            if not got.entries or got.entries[0].offset != after + 1:
-                raise Refused(CloseCode.TRY_AGAIN_LATER, "history moved: reconnect")
-            for entry in got.entries:
-                if entry.offset > head:
-                    return
-                frame = store_frame(entry, self.settings.default_timezone, session.protocol)
-                if frame is not None:
-                    await conn.send(frame)
-                    session.sent(entry, self.s.now())
-                after = entry.offset
 
     async def _store_message(self, peer: StorePeer, msg: object) -> None:
         store_id = peer.store_id
