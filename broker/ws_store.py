@@ -91,12 +91,7 @@ class StoreEndpoint:
         if refusal is not None:
             raise Refused(refusal.code, refusal.reason)
         store_id = hello.store_id
-        config = await self.s.orders.config(store_id)
-        if config is not None and config.min_client_version is not None:
-            refusal = too_old(hello.client_version, config.min_client_version)
-            if refusal is not None:
-                log.warning("store=%s: %s", store_id, refusal.reason)
-                raise Refused(refusal.code, refusal.reason)
+        await self._check_version(hello)
         session = StoreSession(store_id, hello.protocol)
         peer = StorePeer(session, conn, tasks, self.ws.opts, f"{STORE_PATH} store={store_id}")
         peer.claims = claims
@@ -119,6 +114,16 @@ class StoreEndpoint:
                 await self.s.fleet.set_link(store_id, False, client_version, peer.link_id)
             with contextlib.suppress(StorageError):
                 await self.s.storage.release_link(store_id, holder)
+
+    async def _check_version(self, hello: Hello) -> None:
+        """Refuse a client older than its store's ``min_client_version``. (Its own method:
+        the config read stays out of the frame that lives as long as the link.)"""
+        config = await self.s.orders.config(hello.store_id)
+        if config is not None and config.min_client_version is not None:
+            refusal = too_old(hello.client_version, config.min_client_version)
+            if refusal is not None:
+                log.warning("store=%s: %s", hello.store_id, refusal.reason)
+                raise Refused(refusal.code, refusal.reason)
 
     async def _take_over(self, store_id: str, peer: StorePeer, holder: Holder) -> Holder | None:
         """The newest hello takes the store's one link, fleet-wide (DESIGN.md §8.2): the
