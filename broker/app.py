@@ -147,6 +147,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
             host, port = settings.ws_addr()
             await ws.start(host, port, ssl=_ssl_context(settings))
             sweeper = tasks.create_task(revocations.run(ws.end_tokens))
+            keepalive = tasks.create_task(ws.keepalive.run())
             limiter = RateLimiter(settings.ingest_rate, settings.ingest_burst)
             m = services.metrics
             api = Api(storage, services.orders, services.fleet, m, tokens, limiter, revocations)
@@ -182,6 +183,7 @@ async def start_broker(settings: Settings, now: Now = system_now) -> AsyncIterat
                 reaper.cancel()
                 scheduler.cancel()
                 sweeper.cancel()
+                keepalive.cancel()
                 dispatcher.cancel()
                 await _drain(broker, serving)
     finally:

@@ -34,6 +34,7 @@ from websockets.typing import Subprotocol
 from broker.admission import Admission, Refusal
 from broker.auth import Claims, Scope, TokenCache, bearer, ended_by
 from broker.errors import StorageError, TokenExpired, TokenRevoked, Unauthorized
+from broker.keepalive import Keepalive
 from broker.limits import RateLimiter
 from broker.metrics import Metrics
 from broker.peers import BoardPeer, HqPeer, KdsPeer, PeerOptions, StorePeer
@@ -141,6 +142,8 @@ class WsServer:
         self.admission = Admission(self.settings)
         self._link_msgs = RateLimiter(self.settings.link_msg_rate, self.settings.link_msg_burst)
         self.server: Server | None = None
+        self.keepalive = Keepalive(self.settings.ping_interval, self.settings.ping_timeout)
+        """Pings every open socket; its ``run`` is one of the broker's tasks."""
         self.opts = PeerOptions(
             self.settings.queue_size,
             self.settings.close_timeout,
@@ -166,8 +169,7 @@ class WsServer:
             max_size=st.max_frame,
             max_queue=16,
             write_limit=st.write_limit,
-            ping_interval=st.ping_interval,
-            ping_timeout=st.ping_timeout,
+            ping_interval=None,  # one keepalive for the node instead: ``self.keepalive``
             close_timeout=st.close_timeout,
             open_timeout=st.hello_timeout,
             create_connection=_link_class(self.admission),
@@ -267,6 +269,7 @@ class WsServer:
     async def handler(self, conn: ServerConnection) -> None:
         path = _path(conn)
         _forget_handshake(conn)
+        self.keepalive.add(conn)
         gauge = self.s.metrics.connections.labels(path)
         gauge.inc()
         try:
