@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
@@ -66,8 +67,9 @@ class Keepalive:
         self.tick = min(MAX_TICK_S, interval / 4, (timeout or interval) / 4)
         self._clock = clock or asyncio.get_running_loop().time
         # a heap of (when, seq, link, ping): ping None means "ping it then", else "check
-        # that ping was answered then"
-        self._due: list[tuple[float, int, Pinged, _Ping | None]] = []
+        # that ping was answered then". Links are held weakly: a closed one is freed at
+        # once, not one interval later.
+        self._due: list[tuple[float, int, weakref.ref[Pinged], _Ping | None]] = []
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -78,7 +80,7 @@ class Keepalive:
         self._push(self._clock() + self.interval, link, None)
 
     def _push(self, when: float, link: Pinged, ping: _Ping | None) -> None:
-        heapq.heappush(self._due, (when, next(self._seq), link, ping))
+        heapq.heappush(self._due, (when, next(self._seq), weakref.ref(link), ping))
 
     async def run(self) -> None:
         while True:
@@ -90,8 +92,9 @@ class Keepalive:
         now = self._clock()
         due = self._due
         while due and due[0][0] <= now:
-            _, _, link, ping = heapq.heappop(due)
-            if link.state is not State.OPEN:
+            _, _, ref, ping = heapq.heappop(due)
+            link = ref()
+            if link is None or link.state is not State.OPEN:
                 continue  # closing or closed: it leaves the keepalive here
             if ping is None:
                 self._ping(link, now)

@@ -20,6 +20,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import weakref
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -137,7 +138,8 @@ class WsServer:
         self._tokens = tokens
         self.links: dict[str, StorePeer] = {}
         self.peers: set[AnyPeer] = set()
-        self._expiries: list[tuple[int, int, AnyPeer]] = []  # a heap: (exp, seq, peer)
+        # a heap: (exp, seq, peer), the peer held weakly: a closed one is freed at once
+        self._expiries: list[tuple[int, int, weakref.ref[AnyPeer]]] = []
         self._expiry_seq = itertools.count()
         self.admission = Admission(self.settings)
         self._link_msgs = RateLimiter(self.settings.link_msg_rate, self.settings.link_msg_burst)
@@ -198,10 +200,11 @@ class WsServer:
         """An open, authenticated peer: its token is watched from now on (``end_tokens``)."""
         self.peers.add(peer)
         if peer.claims is not None:
-            heapq.heappush(self._expiries, (peer.claims.exp, next(self._expiry_seq), peer))
+            entry = (peer.claims.exp, next(self._expiry_seq), weakref.ref(peer))
+            heapq.heappush(self._expiries, entry)
             if len(self._expiries) > 2 * len(self.peers) + EXPIRY_SLACK:
                 # closed peers' entries go when the heap is twice what is open: amortised O(1)
-                self._expiries = [e for e in self._expiries if e[2] in self.peers]
+                self._expiries = [e for e in self._expiries if e[2]() in self.peers]
                 heapq.heapify(self._expiries)
 
     def end_tokens(self, now: float, revoked_changed: bool = True) -> None:
@@ -215,9 +218,10 @@ class WsServer:
                 self._end_if_over(peer, now)
         heap = self._expiries
         while heap and heap[0][0] <= now:
-            _, _, peer = heapq.heappop(heap)
-            if peer in self.peers:
-                self._end_if_over(peer, now)
+            _, _, ref = heapq.heappop(heap)
+            held = ref()
+            if held is not None and held in self.peers:
+                self._end_if_over(held, now)
 
     def _end_if_over(self, peer: AnyPeer, now: float) -> None:
         if peer.claims is None or peer.closing:

@@ -5,6 +5,8 @@ its own."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -63,3 +65,21 @@ async def test_a_link_that_stops_answering_pings_is_closed_and_the_others_stay(
             msg = await recv_msgpack(alive)
             assert msg["type"] == "job"
             await alive.close()
+
+
+@memory_only
+async def test_a_closed_link_is_freed_at_once(broker_with: Any) -> None:
+    """Neither the keepalive (its next ping is 30 s away) nor the token-expiry heap keeps
+    a closed link's connection: a reconnect storm does not hold two of each."""
+    async with broker_with(ping_interval=30.0, ping_timeout=30.0) as (b, ep):
+        ws, _ = await open_store(ep, "s-001")
+        server_side = weakref.ref(b.ws.links["s-001"].conn)
+        assert len(b.ws.keepalive) == 1
+        await ws.close()
+
+        async def gone() -> bool:
+            gc.collect()
+            return server_side() is None
+
+        await eventually(gone)
+        assert len(b.ws.keepalive) == 1  # its turn has not come: it held the link weakly
