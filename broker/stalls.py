@@ -9,6 +9,14 @@ watching thread run meanwhile). Off by default: the beat costs a timer callback 
 
 For the p99 of issue 13: the broker's own answer to "what stalled for 100 ms at 500
 orders/s", under the real load, without a profiler attached.
+
+When the loop turns again, a second line says how much of the stall the loop thread spent
+on a CPU (its own CPU clock) and how much CPU time the host stole from this machine
+meanwhile (``/proc/stat``). On CPU for most of it: the logged stack was working (a big
+request, a collection). Mostly off CPU: the thread was not running at all — it waited for
+the GIL behind another thread, sat in a blocking call, or the host did not schedule it
+(a steal figure near the stall's length says which). A stack then shows only where the
+thread happened to be, not what held it.
 """
 
 from __future__ import annotations
@@ -16,16 +24,48 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.005
 STACK_DEPTH = 14
+USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_cpu_clock(thread_id: int) -> int | None:
+    """The CPU-time clock of the thread ``thread_id`` (``threading.get_ident()``), or None
+    where the platform has none."""
+    try:
+        return time.pthread_getcpuclockid(thread_id)
+    except (AttributeError, OSError):
+        return None
+
+
+def machine_steal_s() -> float | None:
+    """CPU time the hypervisor gave to others while this machine's CPUs wanted it, summed
+    over its CPUs since boot (``/proc/stat``); None where there is no such figure."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / USER_HZ
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@dataclass(slots=True)
+class Stall:
+    """The stall being reported: its last beat, and the clocks as read just after it."""
+
+    beat: float
+    cpu_s: float | None
+    steal_s: float | None
 
 
 class StallWatch:
@@ -75,16 +115,48 @@ class StallWatch:
             )
 
     def _watch(self) -> None:
-        reported = 0.0
+        clock = thread_cpu_clock(self.loop_thread)
+        last_beat, beat_cpu, beat_steal = self.beat, self._cpu(clock), machine_steal_s()
+        stall: Stall | None = None
         while not self._stop.wait(TICK_S):
             beat = self.beat
-            held = time.monotonic() - beat
-            if held < self.threshold_s or beat == reported:
+            if beat != last_beat:  # the loop turned since the last look
+                if stall is not None:
+                    self._ended(stall, beat, clock)
+                    stall = None
+                last_beat, beat_cpu, beat_steal = beat, self._cpu(clock), machine_steal_s()
                 continue
-            reported = beat
+            held = time.monotonic() - beat
+            if held < self.threshold_s or stall is not None:
+                continue
             frame = sys._current_frames().get(self.loop_thread)
             if frame is None:
                 continue
             self.stalls += 1
+            stall = Stall(beat, beat_cpu, beat_steal)
             stack = "".join(traceback.format_stack(frame)[-STACK_DEPTH:])
             log.warning("event loop held %.0f ms so far, at:\n%s", held * 1000, stack)
+
+    def _ended(self, stall: Stall, beat: float, clock: int | None) -> None:
+        """The loop turned again after ``stall``: how long it was held, and whether the
+        loop thread was running meanwhile."""
+        held = max(0.0, beat - stall.beat - TICK_S)  # the next beat was due TICK_S later
+        parts = [f"event loop stall ended: held {held * 1000:.0f} ms"]
+        cpu = self._cpu(clock)
+        if cpu is not None and stall.cpu_s is not None:
+            parts.append(f"the loop thread on a CPU for {(cpu - stall.cpu_s) * 1000:.0f} ms of it")
+        steal = machine_steal_s()
+        if steal is not None and stall.steal_s is not None:
+            parts.append(
+                f"CPU time stolen by the host meanwhile {(steal - stall.steal_s) * 1000:.0f} ms"
+            )
+        log.warning("; ".join(parts))
+
+    @staticmethod
+    def _cpu(clock: int | None) -> float | None:
+        if clock is None:
+            return None
+        try:
+            return time.clock_gettime(clock)
+        except OSError:  # the thread is gone
+            return None
