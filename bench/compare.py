@@ -56,10 +56,11 @@ from compare_systems import (
 
 
 # -- steps -----------------------------------------------------------------------------------
-def cpu_now(pids: dict[str, int]) -> tuple[float, dict[str, float], float]:
+def cpu_now(pids: dict[str, int]) -> tuple[float, dict[str, float], float, float]:
+    """(wall, CPU seconds by process, the machine's busy CPU seconds, its stolen ones)."""
     own = pids | {"generator": os.getpid()}
     procs = {k: proc_cpu_s(pid, k == "redis") for k, pid in own.items()}
-    return time.monotonic(), procs, machine_cpu_s()[0]
+    return time.monotonic(), procs, *machine_cpu_s()
 
 
 async def run_step(s: System, rate: float, args: argparse.Namespace) -> dict[str, Any]:
@@ -130,6 +131,9 @@ def cpu_split(a: Any, b: Any, orders: int) -> dict[str, Any]:
         | {
             "machine": round(100 * machine / wall, 1),
             "other": round(100 * (machine - sum(used.values())) / wall, 1),
+            # CPU the hypervisor gave other guests: a step with much of it is not a clean
+            # step (its tail especially: docs/operations.md, "Logs")
+            "steal": round(100 * (b[3] - a[3]) / wall, 1),
         },
         "server_ms_per_order": round(1000 * server / max(orders, 1), 3),
         "ms_per_order": {k: round(1000 * v / max(orders, 1), 3) for k, v in used.items()},
