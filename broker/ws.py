@@ -21,7 +21,7 @@ import heapq
 import itertools
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -76,6 +77,12 @@ class Link(ServerConnection):
 
     admission: Admission  # set per server by ``_link_class``
 
+    # Slots, not the instance dict: websockets' connection already sets 27 attributes, and
+    # on CPython 3.11 an instance dict stays a compact "split" dict (~0.3 KiB, its keys
+    # shared by the class) only while it holds fewer than 30; three more made every link's
+    # dict a full table of 1.5 KiB (``bench/link_memory.py``).
+    __slots__ = ("accepted_at", "address", "claims")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # websockets only appends to, removes from and walks its writers waiting for the
@@ -89,10 +96,26 @@ class Link(ServerConnection):
         self.accepted_at = self.loop.time()
         self.address = self.admission.connected(_peer(transport))
         super().connection_made(transport)
+        self.recv_messages.frames.queue = FrameQueue()  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.admission.disconnected(self.address)
+
+
+class FrameQueue(list[Frame]):
+    """The deque behind websockets' queue of received frames (``SimpleQueue``), as a list:
+    it holds nothing or one frame nearly always, and an empty list takes 56 bytes where an
+    empty deque takes 760. ``SimpleQueue`` uses ``append``, ``popleft``, ``extendleft``,
+    ``len`` and truth (websockets 17; ``tests/broker/test_ws_memory.py`` checks it)."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Frame:
+        return self.pop(0)
+
+    def extendleft(self, frames: Iterable[Frame]) -> None:
+        self[:0] = reversed(list(frames))  # each to the front in turn, as deque does
 
 
 def _link_class(admission: Admission) -> type[Link]:
