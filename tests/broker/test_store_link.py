@@ -25,6 +25,8 @@ from tests.broker.helpers import (
 )
 
 NOW = "2026-11-21T12:05:00+08:00"
+#: A job's history from its submit to its paper, every step reported.
+PRINTED_HISTORY = ["queued", "sent", "spooled", "printing", "printed"]
 SMALL_BUFFER = 4096
 REPLAYED_ORDERS = 100  # 300 job frames to replay
 ORDERS_DURING_REPLAY = 10
@@ -116,13 +118,7 @@ async def test_ack_and_job_states_feed_job_history(ep: Endpoints, store: str) ->
     for state in ("printing", "printed"):
         await send_msgpack(ws, {"type": "job_state", "job_id": job_id, "state": state, "at": NOW})
     view = await eventually(state_is(ep, job_id, "printed"))
-    assert [h["state"] for h in view["history"]] == [
-        "queued",
-        "sent",
-        "spooled",
-        "printing",
-        "printed",
-    ]
+    assert [h["state"] for h in view["history"]] == PRINTED_HISTORY
     await ws.close()
 
 
@@ -162,13 +158,7 @@ async def test_a_repeated_report_is_ignored(ep: Endpoints, store: str) -> None:
     assert await errors_until(ws, sentinel) == []
     view = await job_state(ep, job_id)
     assert view["state"] == "printed"
-    assert [h["state"] for h in view["history"]] == [
-        "queued",
-        "sent",
-        "spooled",
-        "printing",
-        "printed",
-    ]
+    assert [h["state"] for h in view["history"]] == PRINTED_HISTORY
     await ws.close()
 
 
