@@ -24,9 +24,11 @@ store's zone. Storage keeps the config as it was put, so a new default applies t
 store without a zone of its own.
 
 Only the configs of the ``MAX_PARSED`` stores used last are kept as models; the others
-are kept as their JSON (a sixth of the memory: 1.1 KiB against 7.1 for a three-printer
-config) and parsed again when next used (~35 µs). With 10,000 idle store links the
-models alone were a third of the broker's memory per link (``bench/link_memory.py``).
+are kept as their JSON, zlib-compressed (0.4 KiB against 1.1 as JSON and 6 as a model,
+for a three-printer config), and parsed again when next used (~30 µs). With 10,000 idle
+store links the models alone were a third of the broker's memory per link, and the JSON
+still 0.7 KiB of the 21.6 KiB RSS each link cost (``bench/link_memory.py``,
+``bench/broker_load.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +60,9 @@ class _Cached:
     """When the read that found ``config`` was sent: it was the newest one then."""
     stale_before: float = -math.inf
     """Reads sent before this time are not good enough any more (a head read since)."""
-    packed: str | None = None
-    """``config`` as JSON while the store is not among the ``MAX_PARSED`` used last."""
+    packed: bytes | None = None
+    """``config`` as compressed JSON while the store is not among the ``MAX_PARSED`` used
+    last."""
     version: int = 0
 
     def __post_init__(self) -> None:
@@ -70,6 +74,10 @@ class _Cached:
 
 def _version(config: VersionedStoreConfig | None) -> int:
     return 0 if config is None else config.version
+
+
+def _pack(config: VersionedStoreConfig) -> bytes:
+    return zlib.compress(config.model_dump_json().encode())
 
 
 def zoned(config: VersionedStoreConfig, default_timezone: str) -> VersionedStoreConfig:
@@ -153,7 +161,8 @@ class ConfigCache:
     def _config(self, store_id: str, hit: _Cached) -> VersionedStoreConfig | None:
         """The cached config as a model (parsed again if it was kept as JSON)."""
         if hit.packed is not None:
-            hit.config, hit.packed = VersionedStoreConfig.model_validate_json(hit.packed), None
+            config = VersionedStoreConfig.model_validate_json(zlib.decompress(hit.packed))
+            hit.config, hit.packed = config, None
         self._used(store_id, hit)
         return hit.config
 
@@ -168,4 +177,4 @@ class ConfigCache:
             old, _ = parsed.popitem(last=False)
             cold = self._cached.get(old)
             if cold is not None and cold.config is not None:
-                cold.packed, cold.config = cold.config.model_dump_json(), None
+                cold.packed, cold.config = _pack(cold.config), None

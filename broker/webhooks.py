@@ -125,6 +125,7 @@ class Webhooks:
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._flight: set[tuple[str, str]] = set()
         self._senders: set[asyncio.Task[None]] = set()
+        self._client: Any = None
         self._wake = asyncio.Event()
         self._pruned = 0.0
 
@@ -202,27 +203,35 @@ class Webhooks:
 
     # -- the dispatcher ------------------------------------------------------------------------
     async def run(self) -> None:
-        import httpx  # only a broker that runs the dispatcher pays for it
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TICK_S):
+                        await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self._turn()
+                except StorageError as exc:
+                    log.warning("webhook dispatch waits for storage: %s", exc.detail)
+        finally:
+            for task in list(self._senders):
+                task.cancel()
+            if self._client is not None:
+                await self._client.aclose()
 
-        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=8)
-        async with httpx.AsyncClient(
-            timeout=self.timeout, follow_redirects=False, limits=limits, trust_env=False
-        ) as client:
-            try:
-                while True:
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(TICK_S):
-                            await self._wake.wait()
-                    self._wake.clear()
-                    try:
-                        await self._turn(client)
-                    except StorageError as exc:
-                        log.warning("webhook dispatch waits for storage: %s", exc.detail)
-            finally:
-                for task in list(self._senders):
-                    task.cancel()
+    def _http(self) -> Any:
+        """The HTTP client, made when the first delivery is due: a broker without webhooks
+        never imports httpx (1.3 MB of its memory)."""
+        if self._client is None:
+            import httpx
 
-    async def _turn(self, client: Any) -> None:
+            limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=8)
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, follow_redirects=False, limits=limits, trust_env=False
+            )
+        return self._client
+
+    async def _turn(self) -> None:
         await self._refresh()
         if not self._subs or not await self.outbox.lead(self.node_id, LEASE_S):
             return
@@ -235,7 +244,7 @@ class Webhooks:
             return
         for item in await self.outbox.due(now, free, set(self._flight)):
             self._flight.add(item.queue)
-            task = asyncio.get_running_loop().create_task(self._send(client, item))
+            task = asyncio.get_running_loop().create_task(self._send(self._http(), item))
             self._senders.add(task)
             task.add_done_callback(self._senders.discard)
 

@@ -85,7 +85,7 @@ def test_what_the_cache_hands_out_names_the_stores_zone() -> None:
     )
 
 
-def test_configs_beyond_the_ones_used_last_are_kept_as_json_and_come_back_the_same(
+def test_configs_beyond_the_ones_used_last_are_kept_compressed_and_come_back_the_same(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(config_cache, "MAX_PARSED", 2)
@@ -97,6 +97,8 @@ def test_configs_beyond_the_ones_used_last_are_kept_as_json_and_come_back_the_sa
     held = cache._cached  # what each store's entry holds now
     assert [s for s in configs if held[s].config is not None] == ["s3", "s4"]
     assert [s for s in configs if held[s].packed is not None] == ["s1", "s2"]
+    packed = held["s1"].packed
+    assert packed is not None and len(packed) < len(configs["s1"].model_dump_json())
     assert cache.fresh("s1") == (True, configs["s1"])  # parsed again: the one used last
     assert held["s1"].config is not None and held["s3"].config is None
     # versions still only move forward for a store kept as JSON

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from typing import Any
 
 import pytest
 
 from tests.broker.helpers import Endpoints, open_store, send_msgpack, store_config, token
-from tests.broker.test_process import broker_process
+from tests.broker.test_process import ROOT, broker_process
 from tests.e2e.stack import eventually
 from tests.webhook_receiver import Receiver
 
@@ -190,3 +191,30 @@ async def test_store_offline_after_the_grace_then_online_and_a_blip_says_nothing
             await ws.close()
     finally:
         rx.stop()
+
+
+IMPORTS_HTTPX = """
+import asyncio, sys
+from broker.app import start_broker
+from broker.config import Settings
+from broker.webhooks import TICK_S
+
+async def main():
+    settings = Settings(http="127.0.0.1:0", ws="127.0.0.1:0", store="memory://", secret="s" * 40)
+    async with start_broker(settings):
+        await asyncio.sleep(TICK_S * 2.5)  # the dispatcher has looked for work twice
+        print("httpx" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_broker_without_webhooks_never_imports_the_http_client() -> None:
+    """httpx is 1.3 MB of a broker's memory: only a broker with a subscription pays it
+    (the deliveries above show the client is made when one is due)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", IMPORTS_HTTPX, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    assert out.decode().split() == ["False"]
