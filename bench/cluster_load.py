@@ -48,6 +48,7 @@ from broker_load import (
     Stats,
     configure,
     order,
+    quiet_gc,
     rss_mb,
     settle,
     store_client,
@@ -234,6 +235,7 @@ async def connect_clients(c: Cluster, stats: Tracker) -> list[asyncio.Task[None]
     ]
     async with asyncio.timeout(600):
         await stats.all_connected.wait()
+    quiet_gc()
     return tasks
 
 

@@ -29,6 +29,7 @@ from broker_load import (
     configure,
     issue_token,
     order,
+    quiet_gc,
     settle,
     start,
     store_client,
@@ -87,6 +88,7 @@ class Meter(Stats):
         self.tasks = [asyncio.create_task(c) for c in clients]
         async with asyncio.timeout(600):
             await self.all_connected.wait()
+        quiet_gc()
 
     def order(self, _: int = 0) -> dict[str, Any]:
         """An order to a random connected store, numbered across the steps (passline answers
