@@ -88,6 +88,12 @@ class Link(ServerConnection):
         # websockets only appends to, removes from and walks its writers waiting for the
         # buffer to drain: a list does that, empty for 56 bytes where a deque takes 760.
         self.drain_waiters = []  # type: ignore[assignment]
+        # websockets wraps its logger per connection (an adapter, its dict and a weak
+        # proxy: 0.4 KiB) only to name the connection in its own debug records: log
+        # straight to the logger it wraps.
+        adapter = self.protocol.logger
+        if isinstance(adapter, logging.LoggerAdapter):
+            self.protocol.logger = self.logger = adapter.logger
         self.accepted_at = self.loop.time()
         self.address: str | None = None
         self.claims: Claims | None = None

@@ -1,9 +1,11 @@
 """What an idle store link holds (issue 13, ``bench/link_memory.py``): the connection's
-instance dict stays CPython's compact split dict, and websockets' queue of received frames
+instance dict stays CPython's compact split dict, it logs through websockets' logger
+without an adapter of its own, and websockets' queue of received frames
 is a list (``broker.ws.FrameQueue``) that does what the deque it replaces did."""
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import Any
 
@@ -36,6 +38,7 @@ async def test_a_live_link_keeps_a_compact_dict_and_reads_a_burst_of_frames(
         conn = b.ws.links["s-001"].conn
         assert type(conn.recv_messages.frames.queue) is FrameQueue
         assert len(vars(conn)) < SPLIT_DICT_KEYS, sorted(vars(conn))
+        assert conn.logger is conn.protocol.logger is logging.getLogger("websockets.server")
 
         [sub] = await submit(ep, 1)
         job = await recv_msgpack(ws)
