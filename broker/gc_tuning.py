@@ -17,12 +17,11 @@ Cycles are still collected, only less often; ``passline_gc_pause_seconds`` shows
 pause by generation, so an operator sees whether the collector stalls the loop.
 
 That still left the full collections. Each link holds ~250 tracked objects, so at 10,000
-links a full collection walks ~2.5 million and holds the loop 0.75–0.95 s (measured as
-the links closed: ``bench/broker_load.py --clients 10000``
-with a GC probe, 2026-11-30). CPython starts one whenever the objects promoted to the
-oldest generation since the last reach a quarter of it, and an order's short-lived
-records and configs get there in time even with every link steady (none fell inside a
-60 s run at 200 orders/s; a longer run was not made). So
+links a full collection walks ~2.5 million and holds the loop 0.73–0.95 s (measured as the
+links closed: ``bench/broker_load.py --clients 10000`` with a GC probe, 2026-11-30).
+CPython starts one after ten generation-1 collections once the objects promoted since the
+last reach a quarter of the oldest generation: with the young threshold raised that is
+rare (none in a 300 s run at 200 orders/s), but each is a pause of most of a second. So
 ``FreezeSurvivors`` also freezes what survives each full collection: the next one walks
 only what was promoted since. What is frozen and later becomes cyclic garbage (some of a
 closed link's objects) is not collected while frozen; once the frozen heap has grown by
