@@ -162,9 +162,10 @@ class FleetState:
                 self._links.setdefault(link.store_id, link)
             if isinstance(result, Exception):
                 log.warning("store=%s: link state not recorded: %s", link.store_id, result)
-            elif result is True and (not link.online or _outage_ended(link)):
-                self._publish_link(link)  # an outage that ended: HQ hears of it now
-                self._queue_link_event(link)
+            elif result is True:
+                self._publish_link(link)  # HQ hears of presence once it is written
+                if not link.online or _outage_ended(link):
+                    self._queue_link_event(link)
         for i, write in enumerate(deferred):
             try:
                 await write()
@@ -186,8 +187,11 @@ class FleetState:
         offline_orders: int = 0,
     ) -> None:
         """The record is written with the next flush (a reconnect storm of 10k store clients
-        is a few group commits, not 10k fsyncs). HQ hears of a link coming up at once, of
-        one going down once it is written (another node may have the store by then)."""
+        is a few group commits, not 10k fsyncs). HQ hears of it once it is written, up or
+        down: an HQ screen's fleet is read from storage, so a link-up told before its write
+        was lost to a screen that attached in between (it showed the store offline until
+        its next change), and a link-down may be refused (another connection, maybe on
+        another node, has the store by then)."""
         link = LinkRecord(
             store_id=store_id,
             online=online,
@@ -200,8 +204,6 @@ class FleetState:
         self._links[store_id] = link
         self._schedule_flush()
         log.info("link store=%s online=%s", store_id, online)
-        if online:
-            self._publish_link(link)
 
     def _publish_link(self, link: LinkRecord) -> None:
         self.publish_hq(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+import broker.fleet
 import broker.ws_kds
 from tests.broker.helpers import (
     Endpoints,
@@ -240,6 +242,27 @@ async def test_hq_gets_fleet_and_deltas(ep: Endpoints, store: str) -> None:
     await hq.close()
     code, _ = await _hq_closed(ep, token("ingest"))
     assert code == 1008
+
+
+async def test_an_hq_screen_opened_while_a_links_presence_is_unwritten_hears_it(
+    ep: Endpoints, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Presence is written in batches (``FLUSH_S``; here 1.5 s, as on a busy disk). An HQ
+    screen whose fleet was read after a store came online but before that was written
+    showed the store "never connected" until its next change: the link-up had gone out
+    to the screens attached before it, and the write was not told to anyone."""
+    monkeypatch.setattr(broker.fleet, "RETRY_S", (1.5, 1.5))
+    store_ws, _ = await open_store(ep)
+    await asyncio.sleep(0.2)  # the link is up (set after the welcome), not yet written
+    hq, fleet = await open_hq(ep)
+    assert fleet["stores"][0]["link"]["online"] is False  # the stored state, as read
+    link = await until(hq, "store_link")
+    assert link["store_id"] == store and link["online"] is True
+    async with ep.client(token("hq")) as http:
+        assert (await http.get(f"/v1/stores/{store}")).json()["link"]["online"] is True
+    await store_ws.close()
+    assert (await until(hq, "store_link"))["online"] is False
+    await hq.close()
 
 
 async def _hq_closed(ep: Endpoints, tok: str) -> tuple[int, str]:
