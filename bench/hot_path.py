@@ -3,8 +3,8 @@
 Orders (the compare bench's order, 1,000 stores configured as ``compare.py`` does) go
 through ``Orders.submit`` 50 at a time, then each job's ack through ``FleetState.acked``,
 on sqlite with fsync. Prints CPU µs per submit and per ack (the process: the commit
-thread's CPU included). What the loop spends beyond these on a real run is HTTP and
-websockets.
+thread's CPU included), and the bytes it wrote per order (the WAL and the checkpoint).
+What the loop spends beyond these on a real run is HTTP and websockets.
 
     .venv/bin/python bench/hot_path.py --orders 5000
 """
@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 
 from broker_load import order
+from commit_cost import io_counters
 from compare_systems import CONFIGS
 
 from broker.fleet import FleetState
@@ -40,6 +41,7 @@ async def main(n: int, stores: int) -> None:
         for sid in ids:
             await orders.put_config(sid, config)
         bodies = [json.dumps(order(ids[i % stores], i)).encode() for i in range(n)]
+        io0 = io_counters()
         t0 = time.process_time()
         results = []
         for c in range(0, n, CONCURRENCY):
@@ -57,9 +59,12 @@ async def main(n: int, stores: int) -> None:
                 )
             )
         t2 = time.process_time()
-        await storage.aclose()
+        await storage.aclose()  # its last checkpoint counts
+        io1 = io_counters()
     print(f"submit {1e6 * (t1 - t0) / n:.0f} µs/order (validation included)")
     print(f"ack    {1e6 * (t2 - t1) / n:.0f} µs/job")
+    written, calls = (io1[0] - io0[0]) / n / 1024, (io1[1] - io0[1]) / n
+    print(f"written {written:.1f} KiB in {calls:.1f} write calls per order and its ack")
 
 
 if __name__ == "__main__":
