@@ -325,3 +325,37 @@ async def test_sqlite_commit_that_never_finishes_times_out_and_the_next_one_stil
         done = await b.commit("s1", Tx([], [entry(2)]))
     assert done.head == 2
     await b.aclose()
+
+
+async def test_sqlite_writes_only_what_a_commit_changed(tmp_path: Path) -> None:
+    """An ack's commit (a job record's next version, same store, still live, no entries)
+    writes the record's page and nothing else. Setting the indexed columns to the same
+    values put a page of the ``(store_id, kind, live)`` index in the WAL too (and the
+    checkpoint copied it again)."""
+    b = await open_storage(f"sqlite:///{tmp_path / 'pages.db'}")
+    assert isinstance(b, SqliteStorage)
+    doc = '{"x":"' + "a" * 1000 + '"}'
+    stores = [f"s-{i:03d}" for i in range(300)]  # enough rows for several index pages
+    for n, sid in enumerate(stores):
+        await b.commit(sid, Tx([Put(Kind.JOB, f"j-{n}", doc, 1, 0)], [entry(n)]))
+    writer = b._writer
+    assert writer is not None
+
+    async def wal_frames(sid: str, tx: Tx) -> int:
+        writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL now holds nothing
+        await b.commit(sid, tx)
+        row = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(row[1])  # frames in the WAL: this commit's pages
+
+    ack = Tx([Put(Kind.JOB, "j-150", doc.replace("a", "b"), 2, 1)])
+    assert await wal_frames("s-150", ack) == 1
+    got = await b.get(Kind.JOB, "j-150")
+    assert got is not None and (got.version, got.doc, got.live) == (2, doc.replace("a", "b"), True)
+    # what does change is still written: liveness (its index entry moves), a new entry
+    done = Tx([Put(Kind.JOB, "j-150", doc, 3, 2, live=False)], [entry(9)])
+    assert await wal_frames("s-150", done) > 1
+    got = await b.get(Kind.JOB, "j-150")
+    assert got is not None and (got.version, got.live) == (3, False)
+    assert [r.key for r in await b.scan("s-150", Kind.JOB, live_only=True)] == []
+    assert (await b.read("s-150", 0, 10)).head == 2
+    await b.aclose()
