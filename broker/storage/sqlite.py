@@ -448,10 +448,6 @@ class _Recent:
         store_id, p = known
         return Record(p.kind, p.key, store_id, p.version, p.doc, p.live)
 
-    def version(self, key: tuple[str, str]) -> int | None:
-        known = self.puts.get(key)
-        return None if known is None else known[1].version
-
     def stored(self, key: tuple[str, str]) -> tuple[int, str, bool] | None:
         """(version, store, live) of a recent record."""
         known = self.puts.get(key)
